@@ -65,9 +65,21 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   for (auto& a : arg_store) args.push_back(a.data());
   args.push_back(nullptr);
 
+  // The child starts with default signal handling and no blocked signals whatever the
+  // daemon set for itself (SIGPIPE ignored, signals blocked for a signal thread).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigfillset(&defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   if (rc != 0) return Fail(argv, std::string("cannot start: ") + std::strerror(rc));
   ::close(out.fd[1]);
   out.fd[1] = -1;

@@ -1,0 +1,66 @@
+// AgentService is the manager's side of the agent protocol (docs/protocol.md): it accepts
+// agent connections, admits them with agent.hello (enrollment token, protocol version),
+// takes agent.report and agent.event, and turns agents that fall silent for longer than the
+// heartbeat timeout, or whose connection drops, `unreachable`.
+// Thread-safety: Listen/Stop from the owner's thread; handlers run on connection strands and
+// touch shared state only through Inventory and EventLog, which lock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/method_table.h"
+#include "common/rpc_server.h"
+#include "manager/event_log.h"
+#include "manager/inventory.h"
+
+namespace dpustor::manager {
+
+struct AgentServiceOptions {
+  std::string token;
+  std::chrono::milliseconds heartbeat_timeout{15000};
+  std::size_t max_message_bytes = 16 << 20;
+};
+
+struct AgentServiceStats {
+  std::atomic<std::uint64_t> connections_open{0};
+  std::atomic<std::uint64_t> hellos_accepted{0};
+  std::atomic<std::uint64_t> hellos_refused{0};
+  std::atomic<std::uint64_t> requests_refused{0};  // before hello, unknown method, bad params
+};
+
+class AgentService {
+ public:
+  AgentService(boost::asio::io_context& ioc, Inventory& inventory, EventLog& events,
+               AgentServiceOptions options);
+  ~AgentService();
+
+  Status Listen(const net::Endpoint& endpoint);
+  void Stop();
+  std::string local_address() const { return server_.local_address(); }
+  const AgentServiceStats& stats() const { return stats_; }
+
+  class Link;  // one agent connection
+
+ private:
+  void Accept(std::shared_ptr<rpc::RpcConnection> conn);
+  void CheckHeartbeats();
+
+  boost::asio::io_context& ioc_;
+  Inventory& inventory_;
+  EventLog& events_;
+  AgentServiceOptions options_;
+  AgentServiceStats stats_;
+  rpc::MethodTable<Link> methods_;
+  rpc::RpcServer server_;
+  boost::asio::steady_timer heartbeat_timer_;
+  std::mutex links_mu_;
+  std::map<std::uint64_t, std::weak_ptr<rpc::RpcConnection>> links_;  // by session id
+};
+
+}  // namespace dpustor::manager

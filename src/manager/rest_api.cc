@@ -1,0 +1,106 @@
+#include "manager/rest_api.h"
+
+#include <charconv>
+
+#include "common/agent_protocol.h"
+#include "manager/views.h"
+
+namespace dpustor::manager {
+
+namespace {
+
+HttpResponse Json(const json& body) {
+  return HttpResponse{200, "application/json", body.dump()};
+}
+
+std::string QueryOr(const HttpRequest& r, const std::string& key, const std::string& fallback) {
+  auto it = r.query.find(key);
+  return it == r.query.end() ? fallback : it->second;
+}
+
+// A bounded positive integer query parameter; bad values are a 400, not a silent default.
+std::optional<std::size_t> Limit(const HttpRequest& r, std::size_t fallback, std::size_t max,
+                                 HttpResponse* error) {
+  auto text = QueryOr(r, "limit", "");
+  if (text.empty()) return fallback;
+  std::size_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v == 0 || v > max) {
+    *error = JsonError(400, "limit must be an integer from 1 to " + std::to_string(max));
+    return std::nullopt;
+  }
+  return v;
+}
+
+json EventJson(const StoredEvent& e) {
+  return {{"id", e.id},     {"ts_ms", e.ts_ms},     {"subject", e.subject},
+          {"type", e.type}, {"message", e.message}, {"detail", e.detail}};
+}
+
+}  // namespace
+
+void RegisterRestApi(Router& router, RestContext ctx) {
+  using Captures = std::vector<std::string>;
+  auto list = [ctx](const std::string& kind, json (*view)(const AgentRecord&)) {
+    return [ctx, kind, view](const HttpRequest&, const Captures&) {
+      json out = json::array();
+      for (const auto& r : ctx.inventory.List(kind)) out.push_back(view(r));
+      return Json(out);
+    };
+  };
+  auto one = [ctx](const std::string& kind, json (*view)(const AgentRecord&)) {
+    return [ctx, kind, view](const HttpRequest&, const Captures& c) {
+      auto r = ctx.inventory.Get(c[0]);
+      if (!r || (!kind.empty() && r->kind != kind))
+        return JsonError(
+            404, "no " + (kind.empty() ? std::string("agent") : kind) + " named '" + c[0] + "'");
+      return Json(view(*r));
+    };
+  };
+
+  router.Add("GET", "/healthz", [ctx](const HttpRequest&, const Captures&) {
+    return Json({{"ok", true}, {"started_ms", ctx.started_ms}});
+  });
+  router.Add("GET", "/api/v1/agents", list("", AgentView));
+  router.Add("GET", "/api/v1/agents/{name}", one("", AgentView));
+  router.Add("GET", "/api/v1/dpus", list(protocol::kKindDpu, DpuSummary));
+  router.Add("GET", "/api/v1/dpus/{name}", one(protocol::kKindDpu, DpuDetail));
+  router.Add("GET", "/api/v1/dpus/{name}/history", [ctx](const HttpRequest& r, const Captures& c) {
+    HttpResponse error;
+    auto limit = Limit(r, 60, 10000, &error);
+    if (!limit) return error;
+    auto rec = ctx.inventory.Get(c[0]);
+    if (!rec || rec->kind != protocol::kKindDpu)
+      return JsonError(404, "no dpu named '" + c[0] + "'");
+    json out = json::array();
+    for (auto& [ts, status] : ctx.store.History(c[0], *limit))
+      out.push_back({{"ts_ms", ts}, {"status", std::move(status)}});
+    return Json(out);
+  });
+  router.Add("GET", "/api/v1/hosts", [ctx](const HttpRequest&, const Captures&) {
+    return Json(HostsView(ctx.inventory.List(protocol::kKindDpu)));
+  });
+  router.Add("GET", "/api/v1/clusters", list(protocol::kKindCeph, ClusterSummary));
+  router.Add("GET", "/api/v1/clusters/{name}", one(protocol::kKindCeph, ClusterDetail));
+  router.Add("GET", "/api/v1/pools", [ctx](const HttpRequest& r, const Captures&) {
+    return Json(PoolsView(ctx.inventory.List(protocol::kKindCeph), QueryOr(r, "cluster", "")));
+  });
+  router.Add("GET", "/api/v1/images", [ctx](const HttpRequest& r, const Captures&) {
+    return Json(ImagesView(ctx.inventory.List(protocol::kKindCeph), QueryOr(r, "cluster", ""),
+                           QueryOr(r, "pool", "")));
+  });
+  router.Add("GET", "/api/v1/events", [ctx](const HttpRequest& r, const Captures&) {
+    HttpResponse error;
+    auto limit = Limit(r, 100, 10000, &error);
+    if (!limit) return error;
+    json out = json::array();
+    for (const auto& e : ctx.events.Recent(*limit, QueryOr(r, "subject", "")))
+      out.push_back(EventJson(e));
+    return Json(out);
+  });
+  router.Add("GET", "/metrics", [ctx](const HttpRequest&, const Captures&) {
+    return HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics(ctx)};
+  });
+}
+
+}  // namespace dpustor::manager
