@@ -354,6 +354,8 @@ if not mgr.get("available"):
 n, up, inn = osd.get("num_osds", 0), osd.get("num_up_osds", 0), osd.get("num_in_osds", 0)
 if n < 1 or up != n or inn != n:
     print("osds up/in/total %d/%d/%d" % (up, inn, n)); sys.exit()
+if expected_pgs == 0:                   # the mgr creates its own pool once an OSD is up;
+    print("no pools yet"); sys.exit()   # waiting for it keeps the pool list deterministic
 total = pg.get("num_pgs", 0)
 clean = sum(x["count"] for x in pg.get("pgs_by_state", []) if x["state_name"] == "active+clean")
 if clean != total or total != expected_pgs:

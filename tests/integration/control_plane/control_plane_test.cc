@@ -1,0 +1,283 @@
+// The control plane end to end on real processes: a single-node Ceph, the manager, two DPU
+// agents on two SNAP simulators (one per dialect) and the Ceph agent. Everything is checked
+// through the manager's REST API and dpustorctl, as an operator would see it.
+#include <unistd.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "common/rpc_client.h"
+#include "harness/lab.h"
+
+namespace dpustor::testing {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr auto kHeartbeat = 3000ms;
+
+std::uint64_t MemTotalBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kb = 0;
+  in >> key >> kb;
+  return kb * 1024;
+}
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("dpustor-cp");
+    ceph_ = new CephLab(*dir_ / "ceph");
+    std::string error;
+    if (!ceph_->Start(120s, &error)) {
+      setup_error_ = new std::string(error);
+      return;
+    }
+    WriteFile(*dir_ / "token", "lab-token-0123456789\n");
+  }
+  static void TearDownTestSuite() {
+    delete ceph_;
+    delete dir_;
+    delete setup_error_;
+  }
+
+  void SetUp() override {
+    if (setup_error_) GTEST_SKIP() << "no Ceph: " << *setup_error_;
+  }
+  void TearDown() override {
+    // Agents first, so the manager does not log their loss at shutdown.
+    dpu_a_ = {};
+    dpu_b_ = {};
+    ceph_agent_ = {};
+    manager_ = {};
+    sim4_ = {};
+    sim3_ = {};
+  }
+
+  std::string Path(const std::string& name) { return *dir_ / name; }
+  std::string server() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
+
+  void StartManager() {
+    manager_ = ChildProcess({Bin("src/manager/dpustor-manager"), "--listen",
+                             "127.0.0.1:" + std::to_string(agent_port_), "--http",
+                             "127.0.0.1:" + std::to_string(http_port_), "--db", Path("manager.db"),
+                             "--token-file", Path("token"), "--heartbeat-timeout-ms",
+                             std::to_string(kHeartbeat.count()), "--flush-ms", "200",
+                             "--history-interval-s", "1"},
+                            Path("manager.log"));
+    ASSERT_TRUE(WaitFor([&] { return !GetJson(server(), "/healthz").is_null(); }, 10s))
+        << manager_.Log();
+  }
+
+  ChildProcess StartSim(const std::string& dialect, const std::string& socket) {
+    ChildProcess p({Bin("src/sim/dpustor-snap-sim"), "--socket", socket, "--dialect", dialect,
+                    "--pfs", "2", "--vfs", "2"},
+                   Path("sim-" + dialect + ".log"));
+    EXPECT_TRUE(WaitFor([&] { return rpc::RpcClient::Connect(socket, 1s).ok(); }, 10s)) << p.Log();
+    return p;
+  }
+
+  ChildProcess StartDpuAgent(const std::string& name, const std::string& host,
+                             const std::string& socket) {
+    return ChildProcess({Bin("src/agent/dpu/dpustor-dpu-agent"), "--manager",
+                         "127.0.0.1:" + std::to_string(agent_port_), "--name", name, "--host", host,
+                         "--snap-socket", socket, "--token-file", Path("token"),
+                         "--report-interval-ms", "500"},
+                        Path("agent-" + name + ".log"));
+  }
+
+  ChildProcess StartCephAgent() {
+    return ChildProcess({Bin("src/agent/ceph/dpustor-ceph-agent"), "--manager",
+                         "127.0.0.1:" + std::to_string(agent_port_), "--name", "ceph-lab",
+                         "--ceph-conf", ceph_->conf(), "--keyring", ceph_->keyring(), "--user",
+                         "admin", "--token-file", Path("token"), "--report-interval-ms", "1000"},
+                        Path("agent-ceph.log"));
+  }
+
+  json Dpu(const std::string& name) { return GetJson(server(), "/api/v1/dpus/" + name); }
+
+  // dpustorctl -o json ARGS, parsed.
+  json Ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {Bin("src/cli/dpustorctl"), "--server", server(), "-o", "json"});
+    auto r = RunProcess(args);
+    if (!r.ok() || r->exit_code != 0) return nullptr;
+    return json::parse(r->out, nullptr, false);
+  }
+
+  json SnapCall(const std::string& socket, const std::string& method, const json& params) {
+    auto c = rpc::RpcClient::Connect(socket, 2s);
+    EXPECT_TRUE(c.ok());
+    if (!c.ok()) return nullptr;
+    auto r = (*c)->Call(method, params, 5s);
+    EXPECT_TRUE(r.ok()) << method << ": " << (r.ok() ? "" : r.error().message);
+    return r.ok() ? *r : json(nullptr);
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline CephLab* ceph_ = nullptr;
+  static inline std::string* setup_error_ = nullptr;
+  int agent_port_ = FreePort();
+  int http_port_ = FreePort();
+  ChildProcess manager_, sim4_, sim3_, dpu_a_, dpu_b_, ceph_agent_;
+};
+
+TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
+  std::string sock4 = Path("snap4.sock"), sock3 = Path("snap3.sock");
+  StartManager();
+  sim4_ = StartSim("snap4", sock4);
+  sim3_ = StartSim("snap3", sock3);
+  dpu_a_ = StartDpuAgent("dpu-a", "host-a", sock4);
+  dpu_b_ = StartDpuAgent("dpu-b", "host-b", sock3);
+  ceph_agent_ = StartCephAgent();
+
+  // Both DPUs appear online with this machine's real figures and their SNAP dialect.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Dpu("dpu-a")["snap"]["reachable"] == true &&
+               Dpu("dpu-b")["snap"]["reachable"] == true && Dpu("dpu-a")["cpu_percent"].is_number();
+      },
+      20s))
+      << Dpu("dpu-a").dump(2) << "\n" << dpu_a_.Log();
+  json a = Dpu("dpu-a"), b = Dpu("dpu-b");
+  EXPECT_EQ(a["state"], "online");
+  EXPECT_EQ(a["host"], "host-a");
+  EXPECT_EQ(a["snap"]["dialect"], "snap4");
+  EXPECT_EQ(b["snap"]["dialect"], "snap3");
+  EXPECT_EQ(a["snap"]["simulator"], true);
+  EXPECT_EQ(a["cores"], static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  EXPECT_EQ(a["memory_total_bytes"], MemTotalBytes());
+  EXPECT_EQ(a["emulation_functions"], 2 + 2 * 2 + 2 + 2 * 2)  // NVMe and virtio-blk PFs + VFs
+      << a["status"]["snap"]["emulation_functions"].dump();
+  json hosts = GetJson(server(), "/api/v1/hosts");
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_EQ(hosts[0]["name"], "host-a");
+  EXPECT_EQ(hosts[0]["dpus"], json({"dpu-a"}));
+
+  // The cluster appears with its real fsid, health and daemons.
+  json cluster;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        cluster = GetJson(server(), "/api/v1/clusters/ceph-lab");
+        return cluster.is_object() && cluster["health"].is_string();
+      },
+      30s))
+      << ceph_agent_.Log();
+  EXPECT_EQ(cluster["state"], "online");
+  EXPECT_EQ(cluster["fsid"], ceph_->fsid());
+  EXPECT_EQ(cluster["osds"], 1);
+  EXPECT_EQ(cluster["osds_up"], 1);
+  EXPECT_EQ(cluster["mons_in_quorum"], 1);
+  EXPECT_TRUE(cluster["total_bytes"].is_number());
+  EXPECT_TRUE(cluster["ceph_version"].get<std::string>().starts_with("16.2")) << cluster.dump();
+
+  // A pool and an image made with the real CLI show up with the right size.
+  ASSERT_EQ(ceph_->Ceph({"osd", "pool", "create", "cp-pool", "8"})->exit_code, 0);
+  ASSERT_EQ(ceph_->Rbd({"pool", "init", "cp-pool"})->exit_code, 0);
+  ASSERT_EQ(ceph_->Rbd({"create", "cp-pool/vol1", "--size", "96M"})->exit_code, 0);
+  json images;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        images = Ctl({"get", "images", "--pool", "cp-pool"});
+        return images.is_array() && images.size() == 1;
+      },
+      20s))
+      << images.dump() << ceph_agent_.Log();
+  EXPECT_EQ(images[0]["name"], "vol1");
+  EXPECT_EQ(images[0]["cluster"], "ceph-lab");
+  EXPECT_EQ(images[0]["size_bytes"], 96ull << 20);
+  json pools = Ctl({"get", "pools", "--cluster", "ceph-lab"});
+  auto pool = std::find_if(pools.begin(), pools.end(), [](const json& p) { return p["name"] == "cp-pool"; });
+  ASSERT_NE(pool, pools.end()) << pools.dump();
+  EXPECT_EQ((*pool)["pg_num"], 8);
+  EXPECT_EQ((*pool)["applications"], json({"rbd"}));
+
+  // SNAP objects made by raw JSON-RPC on the simulators appear under their DPU.
+  SnapCall(sock4, "bdev_null_create", {{"name", "Null0"}, {"num_blocks", 2048}, {"block_size", 512}});
+  SnapCall(sock4, "nvme_subsystem_create",
+           {{"nqn", "nqn.2022-10.io.nvda.nvme:0"}, {"serial_number", "SN0"}, {"model_number", "M"},
+            {"nn", 32}, {"mnan", 32}});
+  SnapCall(sock4, "nvme_namespace_create",
+           {{"nqn", "nqn.2022-10.io.nvda.nvme:0"}, {"bdev_type", "spdk"}, {"bdev_name", "Null0"},
+            {"nsid", 1}, {"uuid", "263826ad-19a3-4feb-bc25-4bc81ee7749e"}});
+  SnapCall(sock4, "nvme_controller_create",
+           {{"nqn", "nqn.2022-10.io.nvda.nvme:0"}, {"ctrl", "NVMeCtrl1"}, {"pf_id", 0},
+            {"suspended", true}});
+  SnapCall(sock3, "bdev_null_create", {{"name", "Null1"}, {"num_blocks", 4096}, {"block_size", 512}});
+  SnapCall(sock3, "controller_virtio_blk_create",
+           {{"emulation_manager", "mlx5_0"}, {"pf_id", 0}, {"bdev_type", "spdk"}, {"bdev", "Null1"}});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json a2 = Dpu("dpu-a"), b2 = Dpu("dpu-b");
+        return a2["nvme_subsystems"] == 1 && a2["controllers"] == 1 && a2["bdevs"] == 1 &&
+               b2["controllers"] == 1 && b2["bdevs"] == 1;
+      },
+      10s))
+      << Dpu("dpu-a")["status"]["snap"].dump(2) << Dpu("dpu-b")["status"]["snap"].dump(2);
+  json subsystems = Dpu("dpu-a")["status"]["snap"]["nvme_subsystems"];
+  EXPECT_EQ(subsystems[0]["nqn"], "nqn.2022-10.io.nvda.nvme:0");
+  EXPECT_EQ(subsystems[0]["namespaces"][0]["bdev"], "Null0");
+
+  // dpustorctl shows the same through the same API.
+  json ctl_dpus = Ctl({"get", "dpus"});
+  ASSERT_EQ(ctl_dpus.size(), 2u);
+  EXPECT_EQ(ctl_dpus[0]["name"], "dpu-a");
+  EXPECT_EQ(Ctl({"describe", "dpu", "dpu-b"})["snap"]["dialect"], "snap3");
+  auto table = RunProcess({Bin("src/cli/dpustorctl"), "--server", server(), "get", "dpus"});
+  ASSERT_TRUE(table.ok());
+  EXPECT_TRUE(table->out.starts_with("NAME")) << table->out;
+  EXPECT_NE(table->out.find("dpu-b"), std::string::npos);
+
+  // A killed DPU agent turns unreachable within the heartbeat timeout.
+  auto killed_at = std::chrono::steady_clock::now();
+  dpu_b_.Kill();
+  ASSERT_TRUE(WaitFor([&] { return Dpu("dpu-b")["state"] == "unreachable"; }, kHeartbeat));
+  auto took = std::chrono::steady_clock::now() - killed_at;
+  EXPECT_LE(took, kHeartbeat);
+  EXPECT_EQ(Dpu("dpu-a")["state"], "online");
+  json events = GetJson(server(), "/api/v1/events?subject=dpu/dpu-b");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back()["type"], "agent.unreachable");
+
+  // A restarted manager still knows everything and the live agents come back by themselves.
+  manager_.Stop();
+  StartManager();
+  json after = GetJson(server(), "/api/v1/dpus");
+  ASSERT_EQ(after.size(), 2u) << after.dump();
+  EXPECT_EQ(after[1]["name"], "dpu-b");
+  EXPECT_EQ(after[1]["host"], "host-b");  // the last status survived the restart
+  EXPECT_TRUE(GetJson(server(), "/api/v1/clusters/ceph-lab").is_object());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Dpu("dpu-a")["state"] == "online" &&
+               GetJson(server(), "/api/v1/clusters/ceph-lab")["state"] == "online";
+      },
+      20s))
+      << dpu_a_.Log();
+  EXPECT_EQ(Dpu("dpu-b")["state"], "unreachable");
+  // Reports flow again after re-registration.
+  auto before = Dpu("dpu-a")["last_report_ms"].get<std::int64_t>();
+  EXPECT_TRUE(WaitFor([&] { return Dpu("dpu-a")["last_report_ms"].get<std::int64_t>() > before; }, 5s));
+}
+
+TEST_F(ControlPlaneTest, BadTokenIsRefusedAndNothingRegistered) {
+  StartManager();
+  WriteFile(Path("bad-token"), "not-the-token\n");
+  std::string sock = Path("snap4-bad.sock");
+  sim4_ = StartSim("snap4", sock);
+  dpu_a_ = ChildProcess({Bin("src/agent/dpu/dpustor-dpu-agent"), "--manager",
+                         "127.0.0.1:" + std::to_string(agent_port_), "--name", "intruder",
+                         "--snap-socket", sock, "--token-file", Path("bad-token")},
+                        Path("agent-intruder.log"));
+  EXPECT_TRUE(WaitFor([&] { return dpu_a_.Log().find("enrollment token not accepted") !=
+                                   std::string::npos; },
+                      10s))
+      << dpu_a_.Log();
+  EXPECT_TRUE(GetJson(server(), "/api/v1/agents/intruder").is_null());
+  EXPECT_TRUE(dpu_a_.running());  // it keeps retrying, it does not crash
+}
+
+}  // namespace
+}  // namespace dpustor::testing

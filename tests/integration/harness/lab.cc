@@ -1,0 +1,58 @@
+#include "harness/lab.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "cli/http_client.h"
+
+namespace dpustor::testing {
+
+std::string Bin(const std::string& relative) { return std::string(DPUSTOR_BINARY_DIR) + "/" + relative; }
+std::string SourcePath(const std::string& relative) {
+  return std::string(DPUSTOR_SOURCE_DIR) + "/" + relative;
+}
+
+bool CephLab::Start(std::chrono::seconds timeout, std::string* error) {
+  script_ = ChildProcess({"bash", SourcePath("scripts/lab/ceph.sh"), dir_}, dir_ + ".log");
+  bool ready = WaitFor(
+      [&] { return std::filesystem::exists(dir_ + "/ready") || !script_.running(); }, timeout);
+  if (!ready || !std::filesystem::exists(dir_ + "/ready")) {
+    *error = "ceph lab did not become ready:\n" + script_.Log();
+    return false;
+  }
+  std::istringstream env(ReadFile(dir_ + "/env"));
+  std::string line;
+  while (std::getline(env, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string value = line.substr(eq + 1);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\''))
+      value = value.substr(1, value.size() - 2);
+    env_[line.substr(0, eq)] = value;
+  }
+  for (const char* key : {"CEPH_CONF", "CEPH_KEYRING", "CEPH_FSID"}) {
+    if (!env_.count(key)) {
+      *error = std::string("ceph lab env lacks ") + key;
+      return false;
+    }
+  }
+  return true;
+}
+
+Result<ProcessResult> CephLab::Ceph(std::vector<std::string> args) const {
+  args.insert(args.begin(), {"ceph", "--conf", conf(), "--keyring", keyring()});
+  return RunProcess(args, ProcessOptions{std::chrono::seconds(60)});
+}
+
+Result<ProcessResult> CephLab::Rbd(std::vector<std::string> args) const {
+  args.insert(args.begin(), {"rbd", "--conf", conf(), "--keyring", keyring()});
+  return RunProcess(args, ProcessOptions{std::chrono::seconds(60)});
+}
+
+nlohmann::json GetJson(const std::string& server, const std::string& path) {
+  auto r = cli::HttpGet(server, path, std::chrono::seconds(5));
+  if (!r.ok() || r->status != 200) return nullptr;
+  return nlohmann::json::parse(r->body, nullptr, false);
+}
+
+}  // namespace dpustor::testing

@@ -1,0 +1,46 @@
+// Pieces of the local lab that integration tests start as their own children: a real
+// single-node Ceph (scripts/lab/ceph.sh), and dpustor's own daemons from the build tree.
+// Not thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/process.h"
+#include "harness/child_process.h"
+
+namespace dpustor::testing {
+
+// Path of a program built by this project, e.g. Bin("src/manager/dpustor-manager").
+std::string Bin(const std::string& relative);
+std::string SourcePath(const std::string& relative);
+
+class CephLab {
+ public:
+  explicit CephLab(const std::string& dir) : dir_(dir) {}
+  // Starts the cluster and waits until it is healthy; false (with the log) on failure.
+  bool Start(std::chrono::seconds timeout, std::string* error);
+  void Stop() { script_.Stop(std::chrono::seconds(30)); }
+
+  const std::string& conf() const { return env_.at("CEPH_CONF"); }
+  const std::string& keyring() const { return env_.at("CEPH_KEYRING"); }
+  const std::string& fsid() const { return env_.at("CEPH_FSID"); }
+
+  // Runs `ceph ARGS` or `rbd ARGS` as client.admin against this cluster.
+  Result<ProcessResult> Ceph(std::vector<std::string> args) const;
+  Result<ProcessResult> Rbd(std::vector<std::string> args) const;
+
+ private:
+  std::string dir_;
+  ChildProcess script_;
+  std::map<std::string, std::string> env_;
+};
+
+// GET on the manager's REST API; the parsed body, or null on any failure.
+nlohmann::json GetJson(const std::string& server, const std::string& path);
+
+}  // namespace dpustor::testing
