@@ -11,7 +11,7 @@ build_pkgs=(
 )
 runtime_pkgs=(
   iproute2 procps curl python3 util-linux
-  ceph-mon ceph-mgr ceph-osd ceph-common librados-dev libradospp-dev librbd-dev
+  ceph-mon ceph-mgr ceph-osd ceph-mds ceph-common librados-dev libradospp-dev librbd-dev
 )
 
 missing=()

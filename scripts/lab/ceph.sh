@@ -11,8 +11,10 @@
 #
 # When the cluster is usable it writes DIR/env (CEPH_CONF, CEPH_KEYRING, CEPH_MON_ADDR,
 # CEPH_FSID), touches DIR/ready and prints "ceph-lab: ready in X.Ys (DIR)" on stdout.
-# It then stays in the foreground; SIGTERM/SIGINT stops the daemons and exits 0. A daemon
-# dying on its own, or a failed bootstrap, exits non-zero. Daemon logs live in DIR/log.
+# It then stays in the foreground; SIGTERM/SIGINT/SIGHUP stops the daemons and exits 0.
+# A daemon dying on its own, or a failed bootstrap, exits non-zero. Logs live in DIR/log.
+# Harnesses should send SIGTERM: a job started with `&` from a non-interactive shell
+# inherits SIGINT as ignored, and bash cannot trap a signal ignored on entry.
 #
 # Environment knobs: CEPH_LAB_TIMEOUT (s, default 60) bounds the wait for a healthy cluster.
 set -euo pipefail
@@ -42,7 +44,8 @@ DAEMON_NAMES=()                  # start order; stopped in reverse (MDS, OSD, MG
 DAEMON_PIDS=()
 
 # Diagnostics go to stderr so that stdout carries only the single "ready" line.
-log() { printf 'ceph-lab: %s\n' "$*" >&2; }
+# It never fails: a closed stderr must not abort the cleanup path.
+log() { printf 'ceph-lab: %s\n' "$*" >&2 2>/dev/null || true; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
@@ -101,6 +104,7 @@ pick_port_base() {
   local eph_lo hi slots base try
   eph_lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   hi=$((eph_lo < 40000 ? eph_lo : 40000))
+  ((hi - 20000 >= 10 * PORT_SPAN)) || hi=40000   # odd ephemeral range: ignore it
   slots=$(((hi - 20000) / PORT_SPAN))
   for ((try = 0; try < 100; try++)); do
     base=$((20000 + (SRANDOM % slots) * PORT_SPAN))
@@ -404,7 +408,12 @@ wait_ready() {
         log "accepting HEALTH_WARN with only ignorable checks: ${state#warn-ignorable }"
         return 0
       fi
-      STAGE_LOG=$DIR/log/${DAEMON_NAMES[-1]}.log
+      case $state in
+        mgr*) STAGE_LOG=$DIR/log/mgr.x.log ;;
+        osds* | pgs* | "no pools"*) STAGE_LOG=$DIR/log/osd.0.log ;;
+        mds*) STAGE_LOG=$DIR/log/mds.a.log ;;
+        *) STAGE_LOG=$DIR/log/mon.a.log ;;
+      esac
       die "cluster not ready after ${READY_TIMEOUT}s: $state"
     fi
     sleep 0.25
@@ -463,7 +472,7 @@ dump_stage_log() {
 }
 
 on_signal() {
-  trap '' TERM INT
+  trap '' TERM INT HUP
   log "received SIG$1, stopping the cluster"
   stop_all
   exit 0
@@ -471,7 +480,7 @@ on_signal() {
 
 on_exit() {
   local rc=$?
-  trap '' TERM INT
+  trap '' TERM INT HUP
   set +e
   if ((rc != 0 && !BOOTSTRAPPED)); then
     dump_stage_log
@@ -515,6 +524,10 @@ main() {
   trap on_exit EXIT
   trap 'on_signal TERM' TERM
   trap 'on_signal INT' INT
+  trap 'on_signal HUP' HUP
+  # A reader that goes away (`ceph.sh DIR | head`) would otherwise kill us with SIGPIPE
+  # and skip the EXIT trap, orphaning the daemons; ignored, writes just fail with EPIPE.
+  trap '' PIPE
 
   bootstrap_mon
   bootstrap_mgr
