@@ -173,11 +173,15 @@ Status AgentService::Listen(const net::Endpoint& endpoint) {
 void AgentService::Stop() {
   server_.Stop();
   heartbeat_timer_.cancel();
-  std::lock_guard lock(links_mu_);
-  for (auto& [id, weak] : links_) {
+  // Close outside the lock: Close may run the connection's OnClose inline, which locks too.
+  std::map<std::uint64_t, std::weak_ptr<rpc::RpcConnection>> links;
+  {
+    std::lock_guard lock(links_mu_);
+    links.swap(links_);
+  }
+  for (auto& [id, weak] : links) {
     if (auto c = weak.lock()) c->Close(Error{rpc::kConnectionClosed, "manager shutting down"});
   }
-  links_.clear();
 }
 
 void AgentService::Accept(std::shared_ptr<rpc::RpcConnection> conn) {

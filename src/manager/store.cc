@@ -251,9 +251,9 @@ void Store::WriteBatch() {
     for (const auto& [name, entry] : statuses) {
       std::string text = entry.second.dump(-1, ' ', false, json::error_handler_t::replace);
       st.Bind(1, name).Bind(2, text).Bind(3, entry.first).Run();
-      auto& last = last_history_ms_[name];
-      if (entry.first - last >= history_gap) {
-        last = entry.first;
+      auto [last, first] = last_history_ms_.try_emplace(name, entry.first);
+      if (first || entry.first - last->second >= history_gap) {
+        last->second = entry.first;
         hist.Bind(1, name).Bind(2, entry.first).Bind(3, text).Run();
         prune.Bind(1, name).Bind(2, static_cast<std::int64_t>(options_.history_limit - 1)).Run();
       }

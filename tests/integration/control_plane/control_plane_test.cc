@@ -61,13 +61,12 @@ class ControlPlaneTest : public ::testing::Test {
   std::string server() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
 
   void StartManager() {
-    manager_ = ChildProcess({Bin("src/manager/dpustor-manager"), "--listen",
-                             "127.0.0.1:" + std::to_string(agent_port_), "--http",
-                             "127.0.0.1:" + std::to_string(http_port_), "--db", Path("manager.db"),
-                             "--token-file", Path("token"), "--heartbeat-timeout-ms",
-                             std::to_string(kHeartbeat.count()), "--flush-ms", "200",
-                             "--history-interval-s", "1"},
-                            Path("manager.log"));
+    manager_ = ChildProcess(
+        {Bin("src/manager/dpustor-manager"), "--listen", "127.0.0.1:" + std::to_string(agent_port_),
+         "--http", "127.0.0.1:" + std::to_string(http_port_), "--db", Path("manager.db"),
+         "--token-file", Path("token"), "--heartbeat-timeout-ms",
+         std::to_string(kHeartbeat.count()), "--flush-ms", "200", "--history-interval-s", "1"},
+        Path("manager.log"));
     ASSERT_TRUE(WaitFor([&] { return !GetJson(server(), "/healthz").is_null(); }, 10s))
         << manager_.Log();
   }
@@ -82,11 +81,11 @@ class ControlPlaneTest : public ::testing::Test {
 
   ChildProcess StartDpuAgent(const std::string& name, const std::string& host,
                              const std::string& socket) {
-    return ChildProcess({Bin("src/agent/dpu/dpustor-dpu-agent"), "--manager",
-                         "127.0.0.1:" + std::to_string(agent_port_), "--name", name, "--host", host,
-                         "--snap-socket", socket, "--token-file", Path("token"),
-                         "--report-interval-ms", "500"},
-                        Path("agent-" + name + ".log"));
+    return ChildProcess(
+        {Bin("src/agent/dpu/dpustor-dpu-agent"), "--manager",
+         "127.0.0.1:" + std::to_string(agent_port_), "--name", name, "--host", host,
+         "--snap-socket", socket, "--token-file", Path("token"), "--report-interval-ms", "500"},
+        Path("agent-" + name + ".log"));
   }
 
   ChildProcess StartCephAgent() {
@@ -140,7 +139,8 @@ TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
                Dpu("dpu-b")["snap"]["reachable"] == true && Dpu("dpu-a")["cpu_percent"].is_number();
       },
       20s))
-      << Dpu("dpu-a").dump(2) << "\n" << dpu_a_.Log();
+      << Dpu("dpu-a").dump(2) << "\n"
+      << dpu_a_.Log();
   json a = Dpu("dpu-a"), b = Dpu("dpu-b");
   EXPECT_EQ(a["state"], "online");
   EXPECT_EQ(a["host"], "host-a");
@@ -189,25 +189,37 @@ TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
   EXPECT_EQ(images[0]["cluster"], "ceph-lab");
   EXPECT_EQ(images[0]["size_bytes"], 96ull << 20);
   json pools = Ctl({"get", "pools", "--cluster", "ceph-lab"});
-  auto pool = std::find_if(pools.begin(), pools.end(), [](const json& p) { return p["name"] == "cp-pool"; });
+  auto pool = std::find_if(pools.begin(), pools.end(),
+                           [](const json& p) { return p["name"] == "cp-pool"; });
   ASSERT_NE(pool, pools.end()) << pools.dump();
   EXPECT_EQ((*pool)["pg_num"], 8);
   EXPECT_EQ((*pool)["applications"], json({"rbd"}));
 
   // SNAP objects made by raw JSON-RPC on the simulators appear under their DPU.
-  SnapCall(sock4, "bdev_null_create", {{"name", "Null0"}, {"num_blocks", 2048}, {"block_size", 512}});
+  SnapCall(sock4, "bdev_null_create",
+           {{"name", "Null0"}, {"num_blocks", 2048}, {"block_size", 512}});
   SnapCall(sock4, "nvme_subsystem_create",
-           {{"nqn", "nqn.2022-10.io.nvda.nvme:0"}, {"serial_number", "SN0"}, {"model_number", "M"},
-            {"nn", 32}, {"mnan", 32}});
+           {{"nqn", "nqn.2022-10.io.nvda.nvme:0"},
+            {"serial_number", "SN0"},
+            {"model_number", "M"},
+            {"nn", 32},
+            {"mnan", 32}});
   SnapCall(sock4, "nvme_namespace_create",
-           {{"nqn", "nqn.2022-10.io.nvda.nvme:0"}, {"bdev_type", "spdk"}, {"bdev_name", "Null0"},
-            {"nsid", 1}, {"uuid", "263826ad-19a3-4feb-bc25-4bc81ee7749e"}});
+           {{"nqn", "nqn.2022-10.io.nvda.nvme:0"},
+            {"bdev_type", "spdk"},
+            {"bdev_name", "Null0"},
+            {"nsid", 1},
+            {"uuid", "263826ad-19a3-4feb-bc25-4bc81ee7749e"}});
   SnapCall(sock4, "nvme_controller_create",
-           {{"nqn", "nqn.2022-10.io.nvda.nvme:0"}, {"ctrl", "NVMeCtrl1"}, {"pf_id", 0},
+           {{"nqn", "nqn.2022-10.io.nvda.nvme:0"},
+            {"ctrl", "NVMeCtrl1"},
+            {"pf_id", 0},
             {"suspended", true}});
-  SnapCall(sock3, "bdev_null_create", {{"name", "Null1"}, {"num_blocks", 4096}, {"block_size", 512}});
-  SnapCall(sock3, "controller_virtio_blk_create",
-           {{"emulation_manager", "mlx5_0"}, {"pf_id", 0}, {"bdev_type", "spdk"}, {"bdev", "Null1"}});
+  SnapCall(sock3, "bdev_null_create",
+           {{"name", "Null1"}, {"num_blocks", 4096}, {"block_size", 512}});
+  SnapCall(
+      sock3, "controller_virtio_blk_create",
+      {{"emulation_manager", "mlx5_0"}, {"pf_id", 0}, {"bdev_type", "spdk"}, {"bdev", "Null1"}});
   ASSERT_TRUE(WaitFor(
       [&] {
         json a2 = Dpu("dpu-a"), b2 = Dpu("dpu-b");
@@ -259,7 +271,8 @@ TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
   EXPECT_EQ(Dpu("dpu-b")["state"], "unreachable");
   // Reports flow again after re-registration.
   auto before = Dpu("dpu-a")["last_report_ms"].get<std::int64_t>();
-  EXPECT_TRUE(WaitFor([&] { return Dpu("dpu-a")["last_report_ms"].get<std::int64_t>() > before; }, 5s));
+  EXPECT_TRUE(
+      WaitFor([&] { return Dpu("dpu-a")["last_report_ms"].get<std::int64_t>() > before; }, 5s));
 }
 
 TEST_F(ControlPlaneTest, BadTokenIsRefusedAndNothingRegistered) {
@@ -271,9 +284,8 @@ TEST_F(ControlPlaneTest, BadTokenIsRefusedAndNothingRegistered) {
                          "127.0.0.1:" + std::to_string(agent_port_), "--name", "intruder",
                          "--snap-socket", sock, "--token-file", Path("bad-token")},
                         Path("agent-intruder.log"));
-  EXPECT_TRUE(WaitFor([&] { return dpu_a_.Log().find("enrollment token not accepted") !=
-                                   std::string::npos; },
-                      10s))
+  EXPECT_TRUE(WaitFor(
+      [&] { return dpu_a_.Log().find("enrollment token not accepted") != std::string::npos; }, 10s))
       << dpu_a_.Log();
   EXPECT_TRUE(GetJson(server(), "/api/v1/agents/intruder").is_null());
   EXPECT_TRUE(dpu_a_.running());  // it keeps retrying, it does not crash

@@ -101,7 +101,9 @@ void ChildProcess::Kill() {
   Reap(true);
 }
 
-std::string ChildProcess::Log() const { return ReadFile(log_path_); }
+std::string ChildProcess::Log() const {
+  return ReadFile(log_path_);
+}
 
 int FreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -144,6 +146,8 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
 
 }  // namespace dpustor::testing

@@ -7,7 +7,9 @@
 
 namespace dpustor::testing {
 
-std::string Bin(const std::string& relative) { return std::string(DPUSTOR_BINARY_DIR) + "/" + relative; }
+std::string Bin(const std::string& relative) {
+  return std::string(DPUSTOR_BINARY_DIR) + "/" + relative;
+}
 std::string SourcePath(const std::string& relative) {
   return std::string(DPUSTOR_SOURCE_DIR) + "/" + relative;
 }
