@@ -31,7 +31,8 @@ void RaiseFileLimit() {
 
 int main(int argc, char** argv) {
   CLI::App app{"dpustor-manager: the dpustor management server"};
-  std::string listen = "0.0.0.0:7800";
+  // Loopback until TLS lands: agents on other machines need an explicit --listen.
+  std::string listen = "127.0.0.1:7800";
   std::string http = "127.0.0.1:7880";
   std::string db = "dpustor-manager.db";
   std::string token_file;
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   std::size_t history_limit = 1440;
   unsigned threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   app.set_config("--config", "", "read options from this file (TOML/INI: key = value)");
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--listen", listen, "address agents connect to (HOST:PORT)")
       ->capture_default_str();
   app.add_option("--http", http, "address of the REST API and /metrics (HOST:PORT)")

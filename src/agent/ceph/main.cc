@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   int interval_ms = 10000;
   int timeout_ms = 20000;
   app.set_config("--config", "", "read options from this file (TOML/INI: key = value)");
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--manager", session.manager, "manager address (HOST:PORT)")->required();
   app.add_option("--name", name, "this cluster's name in the inventory")->required();
   app.add_option("--token-file", token_file, "file holding the enrollment token")

@@ -276,7 +276,15 @@ TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
 }
 
 TEST_F(ControlPlaneTest, BadTokenIsRefusedAndNothingRegistered) {
-  StartManager();
+  // This manager takes its options from a config file instead of flags.
+  WriteFile(Path("manager.conf"), "listen = \"127.0.0.1:" + std::to_string(agent_port_) +
+                                      "\"\nhttp = \"127.0.0.1:" + std::to_string(http_port_) +
+                                      "\"\ndb = \"" + Path("manager2.db") +
+                                      "\"\ntoken-file = \"" + Path("token") + "\"\n");
+  manager_ = ChildProcess({Bin("src/manager/dpustor-manager"), "--config", Path("manager.conf")},
+                          Path("manager2.log"));
+  ASSERT_TRUE(WaitFor([&] { return !GetJson(server(), "/healthz").is_null(); }, 10s))
+      << manager_.Log();
   WriteFile(Path("bad-token"), "not-the-token\n");
   std::string sock = Path("snap4-bad.sock");
   sim4_ = StartSim("snap4", sock);
