@@ -1,5 +1,7 @@
 #include "agent/dpu/host_status.h"
 
+#include "agent/dpu/text_fields.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,38 +17,6 @@ namespace {
 
 void SetError(std::string* error, std::string message) {
   if (error != nullptr) *error = std::move(message);
-}
-
-constexpr std::string_view kSpace = " \t\r\n\v\f";
-
-std::string_view Trim(std::string_view s) {
-  const auto begin = s.find_first_not_of(kSpace);
-  if (begin == std::string_view::npos) return {};
-  const auto end = s.find_last_not_of(kSpace);
-  return s.substr(begin, end - begin + 1);
-}
-
-std::vector<std::string_view> SplitWhitespace(std::string_view s) {
-  std::vector<std::string_view> out;
-  std::size_t pos = 0;
-  while (true) {
-    pos = s.find_first_not_of(kSpace, pos);
-    if (pos == std::string_view::npos) break;
-    auto end = s.find_first_of(kSpace, pos);
-    if (end == std::string_view::npos) end = s.size();
-    out.push_back(s.substr(pos, end - pos));
-    pos = end;
-  }
-  return out;
-}
-
-template <class T>
-std::optional<T> ParseNumber(std::string_view s) {
-  T value{};
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data(), end, value);
-  if (ec != std::errc() || ptr != end || s.empty()) return std::nullopt;
-  return value;
 }
 
 std::optional<double> ParseNonNegativeDouble(std::string_view s) {

@@ -1,5 +1,7 @@
 #include "agent/dpu/meminfo.h"
 
+#include "agent/dpu/text_fields.h"
+
 #include <charconv>
 #include <cstdint>
 #include <limits>
@@ -7,23 +9,6 @@
 
 namespace dpustor::agent::dpu {
 namespace {
-
-constexpr std::string_view kSpace = " \t\r\v\f";
-
-std::string_view Trim(std::string_view s) {
-  const auto begin = s.find_first_not_of(kSpace);
-  if (begin == std::string_view::npos) return {};
-  const auto end = s.find_last_not_of(kSpace);
-  return s.substr(begin, end - begin + 1);
-}
-
-std::optional<std::uint64_t> ParseU64(std::string_view s) {
-  std::uint64_t value = 0;
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data(), end, value);
-  if (s.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return value;
-}
 
 enum class Unit { kKilobytes, kCount };
 
@@ -54,11 +39,11 @@ std::optional<std::uint64_t> ParseValue(std::string_view raw, Unit unit) {
   std::string_view v = Trim(raw);
   if (unit == Unit::kKilobytes) {
     if (v.size() < 2 || v.substr(v.size() - 2) != "kB") return std::nullopt;
-    const auto kb = ParseU64(Trim(v.substr(0, v.size() - 2)));
+    const auto kb = ParseNumber<std::uint64_t>(Trim(v.substr(0, v.size() - 2)));
     if (!kb || *kb > std::numeric_limits<std::uint64_t>::max() / 1024) return std::nullopt;
     return *kb * 1024;
   }
-  return ParseU64(v);
+  return ParseNumber<std::uint64_t>(v);
 }
 
 }  // namespace
@@ -66,12 +51,7 @@ std::optional<std::uint64_t> ParseValue(std::string_view raw, Unit unit) {
 std::optional<nlohmann::json> ParseMeminfo(std::string_view text, std::string* error) {
   nlohmann::json out = nlohmann::json::object();
   nlohmann::json hugepages = nlohmann::json::object();
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    const std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+  for (const std::string_view line : SplitLines(text)) {
     const auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     const std::string_view key = Trim(line.substr(0, colon));

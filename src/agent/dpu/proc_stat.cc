@@ -1,5 +1,7 @@
 #include "agent/dpu/proc_stat.h"
 
+#include "agent/dpu/text_fields.h"
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -11,31 +13,6 @@ namespace {
 
 void SetError(std::string* error, std::string message) {
   if (error != nullptr) *error = std::move(message);
-}
-
-constexpr std::string_view kSpace = " \t\r\v\f";
-
-std::vector<std::string_view> SplitWhitespace(std::string_view s) {
-  std::vector<std::string_view> out;
-  std::size_t pos = 0;
-  while (true) {
-    pos = s.find_first_not_of(kSpace, pos);
-    if (pos == std::string_view::npos) break;
-    auto end = s.find_first_of(kSpace, pos);
-    if (end == std::string_view::npos) end = s.size();
-    out.push_back(s.substr(pos, end - pos));
-    pos = end;
-  }
-  return out;
-}
-
-template <class T>
-std::optional<T> ParseNumber(std::string_view s) {
-  T value{};
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data(), end, value);
-  if (s.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return value;
 }
 
 double Percent(std::uint64_t part, std::uint64_t whole) {
@@ -68,12 +45,7 @@ std::optional<ProcStat> ParseProcStat(std::string_view text, std::string* error)
   ProcStat stat;
   bool have_aggregate = false;
   std::size_t line_no = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    const std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+  for (const std::string_view line : SplitLines(text)) {
     ++line_no;
     if (line.substr(0, 3) != "cpu") continue;
 

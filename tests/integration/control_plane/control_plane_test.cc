@@ -279,8 +279,8 @@ TEST_F(ControlPlaneTest, BadTokenIsRefusedAndNothingRegistered) {
   // This manager takes its options from a config file instead of flags.
   WriteFile(Path("manager.conf"), "listen = \"127.0.0.1:" + std::to_string(agent_port_) +
                                       "\"\nhttp = \"127.0.0.1:" + std::to_string(http_port_) +
-                                      "\"\ndb = \"" + Path("manager2.db") +
-                                      "\"\ntoken-file = \"" + Path("token") + "\"\n");
+                                      "\"\ndb = \"" + Path("manager2.db") + "\"\ntoken-file = \"" +
+                                      Path("token") + "\"\n");
   manager_ = ChildProcess({Bin("src/manager/dpustor-manager"), "--config", Path("manager.conf")},
                           Path("manager2.log"));
   ASSERT_TRUE(WaitFor([&] { return !GetJson(server(), "/healthz").is_null(); }, 10s))

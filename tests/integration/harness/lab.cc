@@ -43,12 +43,16 @@ bool CephLab::Start(std::chrono::seconds timeout, std::string* error) {
 
 Result<ProcessResult> CephLab::Ceph(std::vector<std::string> args) const {
   args.insert(args.begin(), {"ceph", "--conf", conf(), "--keyring", keyring()});
-  return RunProcess(args, ProcessOptions{std::chrono::seconds(60)});
+  ProcessOptions options;
+  options.timeout = std::chrono::seconds(60);
+  return RunProcess(args, options);
 }
 
 Result<ProcessResult> CephLab::Rbd(std::vector<std::string> args) const {
   args.insert(args.begin(), {"rbd", "--conf", conf(), "--keyring", keyring()});
-  return RunProcess(args, ProcessOptions{std::chrono::seconds(60)});
+  ProcessOptions options;
+  options.timeout = std::chrono::seconds(60);
+  return RunProcess(args, options);
 }
 
 nlohmann::json GetJson(const std::string& server, const std::string& path) {

@@ -90,8 +90,7 @@ TEST(SystemStatusTest, HangingIpCommandTimesOutQuickly) {
   const json s = collector.Collect();
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
   EXPECT_EQ(s.at("links"), json::array());
-  EXPECT_TRUE(HasErrorContaining(s, "timed out after 200 ms"))
-      << s.at("errors").dump();
+  EXPECT_TRUE(HasErrorContaining(s, "timed out after 200 ms")) << s.at("errors").dump();
 }
 
 TEST(SystemStatusTest, FailingOrGarbageIpOutputIsReported) {
