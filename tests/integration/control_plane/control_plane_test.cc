@@ -253,6 +253,14 @@ TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back()["type"], "agent.unreachable");
 
+  // SNAP going away is reported as such; the agent itself stays online.
+  sim4_.Stop();
+  ASSERT_TRUE(WaitFor([&] { return Dpu("dpu-a")["snap"]["reachable"] == false; }, 5s))
+      << Dpu("dpu-a")["snap"].dump();
+  EXPECT_EQ(Dpu("dpu-a")["state"], "online");
+  EXPECT_NE(Dpu("dpu-a")["snap"]["error"].get<std::string>().find("snap4.sock"), std::string::npos)
+      << Dpu("dpu-a")["snap"].dump();
+
   // A restarted manager still knows everything and the live agents come back by themselves.
   manager_.Stop();
   StartManager();
