@@ -12,7 +12,7 @@ bool IsValidId(const json& id) {
 }
 }  // namespace
 
-Result<Message> Classify(const json& v, json* bad_id) {
+Result<Message> Classify(json&& v, json* bad_id) {
   if (!v.is_object()) return Invalid("message is not an object");
   if (bad_id != nullptr && v.contains("id") && IsValidId(v["id"])) *bad_id = v["id"];
   auto version = v.find("jsonrpc");
@@ -27,7 +27,7 @@ Result<Message> Classify(const json& v, json* bad_id) {
     if (params != v.end()) {
       if (!params->is_object() && !params->is_array() && !params->is_null())
         return Invalid("\"params\" must be an object or array");
-      m.params = *params;
+      m.params = std::move(*params);
     }
     auto id = v.find("id");
     if (id == v.end()) {
@@ -49,7 +49,7 @@ Result<Message> Classify(const json& v, json* bad_id) {
   if ((result == v.end()) == (error == v.end()))
     return Invalid("a response has exactly one of \"result\" and \"error\"");
   if (result != v.end()) {
-    m.result = *result;
+    m.result = std::move(*result);
   } else {
     if (!error->is_object()) return Invalid("\"error\" must be an object");
     Error e;

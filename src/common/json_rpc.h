@@ -42,9 +42,10 @@ struct Message {
   std::optional<Error> error;  // response on failure
 };
 
-// Classifies one parsed JSON value. Fails with kInvalidRequest (and the id, when one could
-// be read, in `bad_id`) when the value is not a JSON-RPC 2.0 message.
-Result<Message> Classify(const json& value, json* bad_id = nullptr);
+// Classifies one parsed JSON value, moving its params or result into the Message (reports
+// can be large; they are not copied). Fails with kInvalidRequest (and the id, when one
+// could be read, in `bad_id`) when the value is not a JSON-RPC 2.0 message.
+Result<Message> Classify(json&& value, json* bad_id = nullptr);
 
 json MakeRequest(const json& id, std::string_view method, const json& params);
 json MakeNotification(std::string_view method, const json& params);

@@ -72,7 +72,7 @@ void RpcConnection::HandleMessage(const std::string& text) {
     return;
   }
   json bad_id;
-  auto msg = Classify(value, &bad_id);
+  auto msg = Classify(std::move(value), &bad_id);
   if (!msg.ok()) {
     Send(Encode(MakeError(bad_id, msg.error())));
     return;

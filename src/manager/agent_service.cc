@@ -127,10 +127,12 @@ class AgentService::Link : public rpc::ConnectionHandler {
   }
 
   json Report(const json& params) {
-    Params p(params);
-    auto status = p.Required<json>("status");
-    if (!status.is_object()) throw rpc::ParamError("status", "expected an object");
-    if (!service_.inventory_.Report(name_, session_, std::move(status)))
+    Params(params).RejectUnknown({"status"});
+    auto it = params.find("status");
+    if (it == params.end()) throw rpc::ParamError("status", "required");
+    if (!it->is_object()) throw rpc::ParamError("status", "expected an object");
+    // The one copy of a report: into the immutable document the inventory shares.
+    if (!service_.inventory_.Report(name_, session_, std::make_shared<const json>(*it)))
       throw CallError(rpc::kConnectionClosed, "session superseded; say agent.hello again");
     return {{"ack", true}};
   }

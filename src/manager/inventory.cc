@@ -60,9 +60,9 @@ Result<std::uint64_t> Inventory::Register(const Hello& hello, std::uint64_t* rep
   return r.session;
 }
 
-bool Inventory::Report(const std::string& name, std::uint64_t session, json status) {
+bool Inventory::Report(const std::string& name, std::uint64_t session,
+                       std::shared_ptr<const json> shared) {
   auto now = NowMs();
-  auto shared = std::make_shared<const json>(std::move(status));
   {
     std::lock_guard lock(mu_);
     auto it = agents_.find(name);
@@ -74,7 +74,7 @@ bool Inventory::Report(const std::string& name, std::uint64_t session, json stat
     ++r.reports;
     ++reports_total_;
   }
-  if (store_ != nullptr) store_->SaveStatus(name, now, *shared);
+  if (store_ != nullptr) store_->SaveStatus(name, now, std::move(shared));
   return true;
 }
 

@@ -59,7 +59,7 @@ class Inventory {
   Result<std::uint64_t> Register(const Hello& hello, std::uint64_t* replaced);
 
   // Records a report of session `session`; false if that session is no longer current.
-  bool Report(const std::string& name, std::uint64_t session, json status);
+  bool Report(const std::string& name, std::uint64_t session, std::shared_ptr<const json> status);
   void Touch(const std::string& name, std::uint64_t session);
 
   // Marks the agent unreachable if `session` is still its current one; true if it was.

@@ -173,7 +173,8 @@ void Store::UpsertAgent(const StoredAgent& agent) {
   cv_.notify_all();
 }
 
-void Store::SaveStatus(const std::string& name, std::int64_t ts_ms, json status) {
+void Store::SaveStatus(const std::string& name, std::int64_t ts_ms,
+                       std::shared_ptr<const json> status) {
   std::lock_guard lock(mu_);
   status_updates_[name] = {ts_ms, std::move(status)};
 }
@@ -218,7 +219,7 @@ void Store::WriterLoop() {
 
 void Store::WriteBatch() {
   std::map<std::string, StoredAgent> agents;
-  std::map<std::string, std::pair<std::int64_t, json>> statuses;
+  std::map<std::string, std::pair<std::int64_t, std::shared_ptr<const json>>> statuses;
   std::vector<StoredEvent> events;
   {
     std::lock_guard lock(mu_);
@@ -249,7 +250,7 @@ void Store::WriteBatch() {
     auto history_gap =
         std::chrono::duration_cast<std::chrono::milliseconds>(options_.history_interval).count();
     for (const auto& [name, entry] : statuses) {
-      std::string text = entry.second.dump(-1, ' ', false, json::error_handler_t::replace);
+      std::string text = entry.second->dump(-1, ' ', false, json::error_handler_t::replace);
       st.Bind(1, name).Bind(2, text).Bind(3, entry.first).Run();
       auto [last, first] = last_history_ms_.try_emplace(name, entry.first);
       if (first || entry.first - last->second >= history_gap) {

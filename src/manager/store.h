@@ -71,7 +71,7 @@ class Store {
   std::vector<std::pair<std::int64_t, json>> History(const std::string& name, std::size_t limit);
 
   void UpsertAgent(const StoredAgent& agent);  // identity fields; status untouched
-  void SaveStatus(const std::string& name, std::int64_t ts_ms, json status);
+  void SaveStatus(const std::string& name, std::int64_t ts_ms, std::shared_ptr<const json> status);
   void AppendEvent(const StoredEvent& event);
   void Flush();  // blocks until everything queued so far is on disk
 
@@ -89,7 +89,7 @@ class Store {
   std::condition_variable cv_;
   std::condition_variable flushed_cv_;
   std::map<std::string, StoredAgent> agent_upserts_;
-  std::map<std::string, std::pair<std::int64_t, json>> status_updates_;
+  std::map<std::string, std::pair<std::int64_t, std::shared_ptr<const json>>> status_updates_;
   std::map<std::string, std::int64_t> last_history_ms_;
   std::vector<StoredEvent> events_;
   std::uint64_t requested_ = 0, completed_ = 0, flushes_ = 0;

@@ -26,7 +26,7 @@ TEST(Store, AgentsStatusAndHistoryPersist) {
     auto s = Open(dir);
     s->UpsertAgent(StoredAgent{"a", "dpu", "1", json::object(), 10, 10, 0, nullptr});
     for (int i = 1; i <= 5; ++i) {
-      s->SaveStatus("a", 100 + i, json{{"i", i}});
+      s->SaveStatus("a", 100 + i, std::make_shared<const json>(json{{"i", i}}));
       s->Flush();
     }
   }
@@ -50,7 +50,8 @@ TEST(Store, StatusesCoalesceBetweenFlushes) {
   o.history_interval = std::chrono::hours(1);
   auto s = std::move(*Store::Open(o));
   s->UpsertAgent(StoredAgent{"a", "dpu", "1", json::object(), 1, 1, 0, nullptr});
-  for (int i = 0; i < 1000; ++i) s->SaveStatus("a", 1000 + i, json{{"i", i}});
+  for (int i = 0; i < 1000; ++i)
+    s->SaveStatus("a", 1000 + i, std::make_shared<const json>(json{{"i", i}}));
   s->Flush();
   EXPECT_EQ(s->LoadAgents()[0].status["i"], 999);
   EXPECT_EQ(s->History("a", 10).size(), 1u);  // one history row per interval
@@ -82,8 +83,8 @@ TEST(Inventory, ReportFromStaleSessionIsRejected) {
   auto s1 = inv.Register(Hello{"a", "dpu", "1", json::object(), "x"}, &replaced);
   auto s2 = inv.Register(Hello{"a", "dpu", "1", json::object(), "y"}, &replaced);
   EXPECT_EQ(replaced, *s1);
-  EXPECT_FALSE(inv.Report("a", *s1, json::object()));
-  EXPECT_TRUE(inv.Report("a", *s2, json::object()));
+  EXPECT_FALSE(inv.Report("a", *s1, std::make_shared<const json>()));
+  EXPECT_TRUE(inv.Report("a", *s2, std::make_shared<const json>()));
   EXPECT_FALSE(inv.MarkUnreachable("a", *s1, "old"));
   EXPECT_EQ(inv.Get("a")->state, kOnline);
   EXPECT_TRUE(inv.MarkUnreachable("a", *s2, "gone"));
