@@ -2,8 +2,12 @@
 // Exit status: 0 success, 1 the manager answered with an error, 2 usage, 3 manager unreachable.
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <optional>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -77,6 +81,19 @@ const std::map<std::string, Resource>& Resources() {
          {"ADDRESS", "address"},
          {"LAST-SEEN", "last_seen_ms", Format::kAge},
          {"REASON", "state_reason"}}}},
+      {"volumes",
+       {"/api/v1/volumes",
+        {{"NAME", "name"},
+         {"STATE", "state"},
+         {"CLUSTER", "cluster"},
+         {"POOL", "pool"},
+         {"SIZE", "size_bytes", Format::kBytes},
+         {"DPU", "attach/dpu"},
+         {"PROTOCOL", "attach/protocol"},
+         {"PF", "attach/pf_index"},
+         {"VF", "attach/vf_index"},
+         {"ERROR", "error"},
+         {"ATTACH-ERROR", "attach_error"}}}},
       {"hosts", {"/api/v1/hosts", {{"NAME", "name"}, {"STATE", "state"}, {"DPUS", "dpus"}}}},
       {"events",
        {"/api/v1/events",
@@ -132,6 +149,79 @@ int Fetch(const std::string& server, const std::string& target, nlohmann::json* 
   return 0;
 }
 
+// "10G", "512M", "1T", "4096" (bytes); binary units.
+std::optional<std::uint64_t> ParseSize(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0) return std::nullopt;
+  std::uint64_t value = std::stoull(text.substr(0, digits));
+  std::string unit = text.substr(digits);
+  int shift = 0;
+  if (unit == "" || unit == "B")
+    shift = 0;
+  else if (unit == "K" || unit == "KiB")
+    shift = 10;
+  else if (unit == "M" || unit == "MiB")
+    shift = 20;
+  else if (unit == "G" || unit == "GiB")
+    shift = 30;
+  else if (unit == "T" || unit == "TiB")
+    shift = 40;
+  else
+    return std::nullopt;
+  if (shift > 0 && value > (std::numeric_limits<std::uint64_t>::max() >> shift))
+    return std::nullopt;
+  return value << shift;
+}
+
+// Sends a change; prints the resulting volume. Exit status as for Fetch.
+int Send(const std::string& server, const std::string& method, const std::string& target,
+         const nlohmann::json& body, const std::string& output, nlohmann::json* out) {
+  auto r = HttpRequest(method, server, target, body.dump(), std::chrono::seconds(30));
+  if (!r.ok()) {
+    std::cerr << "error: " << r.error().message << "\n";
+    return 3;
+  }
+  auto parsed = nlohmann::json::parse(r->body, nullptr, false);
+  if (r->status >= 300) {
+    std::string msg = parsed.is_object() && parsed["error"].is_string()
+                          ? parsed["error"].get<std::string>()
+                          : r->body.substr(0, 200);
+    std::cerr << "error: " << msg << " (HTTP " << r->status << ")\n";
+    return 1;
+  }
+  if (out) *out = parsed;
+  if (output == "json") std::cout << parsed.dump(2) << "\n";
+  return 0;
+}
+
+// Polls the volume until `done` says so, it fails, or `seconds` pass. 0 = success.
+int WaitVolume(const std::string& server, const std::string& name, int seconds,
+               const std::function<bool(const nlohmann::json&)>& done, bool gone_is_done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = HttpGet(server, "/api/v1/volumes/" + Encode(name), std::chrono::seconds(10));
+    if (r.ok() && r->status == 404 && gone_is_done) return 0;
+    if (r.ok() && r->status == 200) {
+      auto v = nlohmann::json::parse(r->body, nullptr, false);
+      if (v.is_object()) {
+        if (done(v)) return 0;
+        last = v.value("state", "?");
+        if (last == "error" || last == "attach-failed") {
+          std::cerr << "error: volume " << name << " is " << last << ": " << v.value("error", "")
+                    << v.value("attach_error", "") << "\n";
+          return 1;
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::cerr << "error: volume " << name << " still " << last << " after " << seconds << " s\n";
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,11 +248,109 @@ int main(int argc, char** argv) {
 
   auto* describe = app.add_subcommand("describe", "show one resource in full");
   std::string kind, name;
-  describe->add_option("kind", kind, "dpu, cluster or agent")
+  describe->add_option("kind", kind, "dpu, cluster, agent or volume")
       ->required()
-      ->check(CLI::IsMember({"dpu", "cluster", "agent"}));
+      ->check(CLI::IsMember({"dpu", "cluster", "agent", "volume"}));
   describe->add_option("name", name, "its name")->required();
+  int wait_s = 0;
+  auto* create = app.add_subcommand("create", "create a resource");
+  std::string create_kind, vol_name, vol_cluster, vol_pool, vol_size;
+  create->add_option("kind", create_kind, "volume")->required()->check(CLI::IsMember({"volume"}));
+  create->add_option("name", vol_name, "its name")->required();
+  create->add_option("--cluster", vol_cluster, "Ceph cluster (its agent's name)")->required();
+  create->add_option("--pool", vol_pool, "RBD pool")->required();
+  create->add_option("--size", vol_size, "size, e.g. 10G, 512M")->required();
+  create->add_option("--wait", wait_s, "wait up to this many seconds until it is available");
+
+  auto* attach = app.add_subcommand("attach", "attach a volume to a DPU function");
+  std::string att_dpu, att_protocol = "nvme";
+  int att_pf = 0, att_nsid = 1;
+  std::optional<int> att_vf;
+  attach->add_option("volume", vol_name, "the volume")->required();
+  attach->add_option("--dpu", att_dpu, "the DPU")->required();
+  attach->add_option("--protocol", att_protocol, "nvme or virtio-blk")
+      ->check(CLI::IsMember({"nvme", "virtio-blk"}))
+      ->capture_default_str();
+  attach->add_option("--pf", att_pf, "physical function index")->capture_default_str();
+  attach->add_option("--vf", att_vf, "virtual function index");
+  attach->add_option("--nsid", att_nsid, "NVMe namespace id")->capture_default_str();
+  attach->add_option("--wait", wait_s, "wait up to this many seconds until it is attached");
+
+  auto* detach = app.add_subcommand("detach", "detach a volume from its DPU");
+  detach->add_option("volume", vol_name, "the volume")->required();
+  detach->add_option("--wait", wait_s, "wait up to this many seconds until it is detached");
+
+  auto* resize = app.add_subcommand("resize", "grow a volume");
+  resize->add_option("volume", vol_name, "the volume")->required();
+  resize->add_option("--size", vol_size, "new size, e.g. 20G")->required();
+
+  auto* snapshot = app.add_subcommand("snapshot", "snapshot a volume");
+  std::string snap_name;
+  snapshot->add_option("volume", vol_name, "the volume")->required();
+  snapshot->add_option("snapshot", snap_name, "snapshot name")->required();
+
+  auto* del = app.add_subcommand("delete", "delete a resource");
+  std::string del_kind;
+  bool force = false;
+  del->add_option("kind", del_kind, "volume")->required()->check(CLI::IsMember({"volume"}));
+  del->add_option("name", vol_name, "its name")->required();
+  del->add_flag("--force", force, "detach first if attached");
+  del->add_option("--wait", wait_s, "wait up to this many seconds until it is gone");
   CLI11_PARSE(app, argc, argv);
+
+  auto size_of = [&](std::uint64_t* out) {
+    auto s = ParseSize(vol_size);
+    if (!s) std::cerr << "error: --size '" << vol_size << "' is not a size like 10G\n";
+    if (s) *out = *s;
+    return s.has_value();
+  };
+  const std::string vpath = "/api/v1/volumes/" + Encode(vol_name);
+  if (create->parsed()) {
+    std::uint64_t size = 0;
+    if (!size_of(&size)) return 2;
+    int rc = Send(
+        server, "POST", "/api/v1/volumes",
+        {{"name", vol_name}, {"cluster", vol_cluster}, {"pool", vol_pool}, {"size_bytes", size}},
+        output, nullptr);
+    if (rc != 0 || wait_s <= 0) return rc;
+    return WaitVolume(
+        server, vol_name, wait_s,
+        [](const nlohmann::json& v) {
+          return v["state"] == "available" || v["state"] == "attached";
+        },
+        false);
+  }
+  if (attach->parsed()) {
+    nlohmann::json b = {
+        {"dpu", att_dpu}, {"protocol", att_protocol}, {"pf_index", att_pf}, {"nsid", att_nsid}};
+    if (att_vf) b["vf_index"] = *att_vf;
+    int rc = Send(server, "POST", vpath + "/attach", b, output, nullptr);
+    if (rc != 0 || wait_s <= 0) return rc;
+    return WaitVolume(
+        server, vol_name, wait_s, [](const nlohmann::json& v) { return v["state"] == "attached"; },
+        false);
+  }
+  if (detach->parsed()) {
+    int rc = Send(server, "POST", vpath + "/detach", nlohmann::json::object(), output, nullptr);
+    if (rc != 0 || wait_s <= 0) return rc;
+    return WaitVolume(
+        server, vol_name, wait_s, [](const nlohmann::json& v) { return v["state"] == "available"; },
+        false);
+  }
+  if (resize->parsed()) {
+    std::uint64_t size = 0;
+    if (!size_of(&size)) return 2;
+    return Send(server, "POST", vpath + "/resize", {{"size_bytes", size}}, output, nullptr);
+  }
+  if (snapshot->parsed())
+    return Send(server, "POST", vpath + "/snapshots", {{"name", snap_name}}, output, nullptr);
+  if (del->parsed()) {
+    int rc = Send(server, "DELETE", vpath + (force ? "?force=true" : ""), nlohmann::json::object(),
+                  output, nullptr);
+    if (rc != 0 || wait_s <= 0) return rc;
+    return WaitVolume(
+        server, vol_name, wait_s, [](const nlohmann::json&) { return false; }, true);
+  }
 
   nlohmann::json body;
   if (get->parsed()) {
@@ -187,6 +375,7 @@ int main(int argc, char** argv) {
 
   std::string path = kind == "dpu"       ? "/api/v1/dpus/"
                      : kind == "cluster" ? "/api/v1/clusters/"
+                     : kind == "volume"  ? "/api/v1/volumes/"
                                          : "/api/v1/agents/";
   if (int rc = Fetch(server, path + Encode(name), &body); rc != 0) return rc;
   if (output == "json") {

@@ -121,6 +121,7 @@ class AgentService::Link : public rpc::ConnectionHandler {
     ++service_.stats_.hellos_accepted;
     service_.events_.Add(Subject(kind, name), "agent.registered",
                          "registered from " + conn_->peer() + " (version " + version + ")");
+    if (service_.on_registered_) service_.on_registered_(name_, kind_);
     return {{"session", session_},
             {"protocol", protocol::kVersion},
             {"heartbeat_timeout_ms", service_.options_.heartbeat_timeout.count()}};
@@ -132,8 +133,10 @@ class AgentService::Link : public rpc::ConnectionHandler {
     if (it == params.end()) throw rpc::ParamError("status", "required");
     if (!it->is_object()) throw rpc::ParamError("status", "expected an object");
     // The one copy of a report: into the immutable document the inventory shares.
-    if (!service_.inventory_.Report(name_, session_, std::make_shared<const json>(*it)))
+    auto status = std::make_shared<const json>(*it);
+    if (!service_.inventory_.Report(name_, session_, status))
       throw CallError(rpc::kConnectionClosed, "session superseded; say agent.hello again");
+    if (service_.on_report_) service_.on_report_(name_, kind_, status);
     return {{"ack", true}};
   }
 
@@ -184,6 +187,21 @@ void AgentService::Stop() {
   for (auto& [id, weak] : links) {
     if (auto c = weak.lock()) c->Close(Error{rpc::kConnectionClosed, "manager shutting down"});
   }
+}
+
+void AgentService::Call(const std::string& name, const std::string& method, json params,
+                        std::chrono::milliseconds timeout, rpc::RpcConnection::Callback done) {
+  std::shared_ptr<rpc::RpcConnection> conn;
+  if (auto rec = inventory_.Get(name); rec && rec->state == kOnline) {
+    std::lock_guard lock(links_mu_);
+    auto it = links_.find(rec->session);
+    if (it != links_.end()) conn = it->second.lock();
+  }
+  if (!conn) {
+    done(Error{rpc::kConnectionClosed, "agent '" + name + "' is not connected"});
+    return;
+  }
+  conn->Call(method, std::move(params), std::move(done), timeout);
 }
 
 void AgentService::Accept(std::shared_ptr<rpc::RpcConnection> conn) {

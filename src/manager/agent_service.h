@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,18 @@ class AgentService {
   ~AgentService();
 
   Status Listen(const net::Endpoint& endpoint);
+
+  // Calls `method` on the agent named `name` over its current session; kConnectionClosed
+  // when it has none. `done` runs on that connection's strand.
+  void Call(const std::string& name, const std::string& method, json params,
+            std::chrono::milliseconds timeout, rpc::RpcConnection::Callback done);
+
+  // Called (on a connection strand) after an agent registered, and with every report.
+  using RegisteredHook = std::function<void(const std::string& name, const std::string& kind)>;
+  using ReportHook = std::function<void(const std::string& name, const std::string& kind,
+                                        const std::shared_ptr<const json>& status)>;
+  void OnRegistered(RegisteredHook hook) { on_registered_ = std::move(hook); }
+  void OnReport(ReportHook hook) { on_report_ = std::move(hook); }
   void Stop();
   std::string local_address() const { return server_.local_address(); }
   const AgentServiceStats& stats() const { return stats_; }
@@ -61,6 +74,8 @@ class AgentService {
   boost::asio::steady_timer heartbeat_timer_;
   std::mutex links_mu_;
   std::map<std::uint64_t, std::weak_ptr<rpc::RpcConnection>> links_;  // by session id
+  RegisteredHook on_registered_;
+  ReportHook on_report_;
 };
 
 }  // namespace dpustor::manager

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "common/agent_protocol.h"
 #include "common/log.h"
 #include "common/token.h"
 #include "manager/agent_service.h"
@@ -112,8 +113,17 @@ int main(int argc, char** argv) {
     spdlog::error("{}", st.error().message);
     return 1;
   }
+  VolumeService volumes(**store, inventory, events, agents, VolumeServiceOptions{});
+  agents.OnRegistered([&](const std::string& name, const std::string& kind) {
+    volumes.AgentRegistered(name, kind);
+  });
+  agents.OnReport([&](const std::string& name, const std::string& kind,
+                      const std::shared_ptr<const json>& status) {
+    if (kind == protocol::kKindDpu) volumes.DpuReported(name, *status);
+  });
+  volumes.Start();
   Router router;
-  RestContext ctx{inventory, events, **store, agents, NowMs()};
+  RestContext ctx{inventory, events, **store, agents, volumes, NowMs()};
   RegisterRestApi(router, ctx);
   HttpServer http_server(ioc, router);
   if (auto st = http_server.Listen(http); !st.ok()) {
@@ -141,6 +151,7 @@ int main(int argc, char** argv) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  volumes.Stop();
   events.Add("manager", "manager.stopped", "clean shutdown");
   (*store)->Flush();
   spdlog::info("stopped");

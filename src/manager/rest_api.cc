@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "common/agent_protocol.h"
+#include "common/json_rpc.h"
 #include "manager/views.h"
 
 namespace dpustor::manager {
@@ -35,6 +36,33 @@ std::optional<std::size_t> Limit(const HttpRequest& r, std::size_t fallback, std
 json EventJson(const StoredEvent& e) {
   return {{"id", e.id},     {"ts_ms", e.ts_ms},     {"subject", e.subject},
           {"type", e.type}, {"message", e.message}, {"detail", e.detail}};
+}
+
+// Maps a service error to its HTTP status.
+HttpResponse FromResult(const Result<json>& r, int ok_status = 200) {
+  if (r.ok()) return HttpResponse{ok_status, "application/json", r->dump()};
+  switch (r.error().code) {
+    case rpc::kInvalidParams:
+      return JsonError(400, r.error().message);
+    case rpc::kNotFound:
+      return JsonError(404, r.error().message);
+    case rpc::kAlreadyExists:
+    case rpc::kBusy:
+      return JsonError(409, r.error().message);
+    default:
+      return JsonError(500, r.error().message);
+  }
+}
+
+// The request body as JSON; an empty body is an empty object.
+std::optional<json> Body(const HttpRequest& r, HttpResponse* error) {
+  if (r.body.empty()) return json::object();
+  json body = json::parse(r.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    *error = JsonError(400, "the request body must be a JSON object");
+    return std::nullopt;
+  }
+  return body;
 }
 
 }  // namespace
@@ -97,6 +125,34 @@ void RegisterRestApi(Router& router, RestContext ctx) {
     for (const auto& e : ctx.events.Recent(*limit, QueryOr(r, "subject", "")))
       out.push_back(EventJson(e));
     return Json(out);
+  });
+  VolumeService& vs = ctx.volumes;
+  auto with_body = [](std::function<Result<json>(const json&, const Captures&)> f, int ok = 200) {
+    return [f, ok](const HttpRequest& r, const Captures& c) {
+      HttpResponse error;
+      auto body = Body(r, &error);
+      if (!body) return error;
+      return FromResult(f(*body, c), ok);
+    };
+  };
+  router.Add("GET", "/api/v1/volumes",
+             [&vs](const HttpRequest&, const Captures&) { return Json(vs.List()); });
+  router.Add("GET", "/api/v1/volumes/{name}",
+             [&vs](const HttpRequest&, const Captures& c) { return FromResult(vs.Get(c[0])); });
+  router.Add("POST", "/api/v1/volumes",
+             with_body([&vs](const json& b, const Captures&) { return vs.Create(b); }, 201));
+  router.Add("POST", "/api/v1/volumes/{name}/attach",
+             with_body([&vs](const json& b, const Captures& c) { return vs.Attach(c[0], b); }));
+  router.Add("POST", "/api/v1/volumes/{name}/detach",
+             with_body([&vs](const json&, const Captures& c) { return vs.Detach(c[0]); }));
+  router.Add("POST", "/api/v1/volumes/{name}/resize",
+             with_body([&vs](const json& b, const Captures& c) { return vs.Resize(c[0], b); }));
+  router.Add("POST", "/api/v1/volumes/{name}/snapshots",
+             with_body([&vs](const json& b, const Captures& c) { return vs.Snapshot(c[0], b); }));
+  router.Add("DELETE", "/api/v1/volumes/{name}", [&vs](const HttpRequest& r, const Captures& c) {
+    std::string force = QueryOr(r, "force", "false");
+    if (force != "true" && force != "false") return JsonError(400, "force must be true or false");
+    return FromResult(vs.Delete(c[0], force == "true"));
   });
   router.Add("GET", "/metrics", [ctx](const HttpRequest&, const Captures&) {
     return HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics(ctx)};

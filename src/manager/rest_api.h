@@ -9,6 +9,7 @@
 #include "manager/http_server.h"
 #include "manager/inventory.h"
 #include "manager/store.h"
+#include "manager/volume_service.h"
 
 namespace dpustor::manager {
 
@@ -17,6 +18,7 @@ struct RestContext {
   EventLog& events;
   Store& store;
   const AgentService& agents;
+  VolumeService& volumes;
   std::int64_t started_ms;
 };
 

@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS status_history (
   status TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS status_history_agent_ts ON status_history(agent, ts_ms);
+CREATE TABLE IF NOT EXISTS volumes (
+  name TEXT PRIMARY KEY,
+  doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   ts_ms INTEGER NOT NULL,
@@ -59,6 +63,7 @@ class Stmt {
     return *this;
   }
   bool Step() { return sqlite3_step(s_) == SQLITE_ROW; }
+  bool Done() { return sqlite3_step(s_) == SQLITE_DONE; }
   void Run() {
     sqlite3_step(s_);
     sqlite3_reset(s_);
@@ -194,6 +199,34 @@ void Store::Flush() {
   urgent_ = true;
   cv_.notify_all();
   flushed_cv_.wait(lock, [&] { return completed_ >= want || stop_; });
+}
+
+Status Store::PutVolume(const std::string& name, const json& doc) {
+  std::lock_guard lock(db_mu_);
+  Stmt q(db_,
+         "INSERT INTO volumes(name, doc) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = ?2");
+  q.Bind(1, name).Bind(2, doc.dump());
+  if (!q.Done()) return Error{rpc::kFailed, std::string("store: ") + sqlite3_errmsg(db_)};
+  return Status::Ok();
+}
+
+Status Store::DeleteVolume(const std::string& name) {
+  std::lock_guard lock(db_mu_);
+  Stmt q(db_, "DELETE FROM volumes WHERE name = ?1");
+  q.Bind(1, name);
+  if (!q.Done()) return Error{rpc::kFailed, std::string("store: ") + sqlite3_errmsg(db_)};
+  return Status::Ok();
+}
+
+std::vector<json> Store::LoadVolumes() {
+  std::lock_guard lock(db_mu_);
+  std::vector<json> out;
+  Stmt q(db_, "SELECT doc FROM volumes ORDER BY name");
+  while (q.Step()) {
+    json doc = ParseOrNull(q.Text(0));
+    if (doc.is_object()) out.push_back(std::move(doc));
+  }
+  return out;
 }
 
 std::uint64_t Store::flushes() const {

@@ -75,6 +75,12 @@ class Store {
   void AppendEvent(const StoredEvent& event);
   void Flush();  // blocks until everything queued so far is on disk
 
+  // Desired state (volumes) is written at once, not batched: a REST call that returned has
+  // its change on disk. Each volume is one JSON document keyed by name.
+  Status PutVolume(const std::string& name, const json& doc);
+  Status DeleteVolume(const std::string& name);
+  std::vector<json> LoadVolumes();
+
   std::uint64_t flushes() const;
 
  private:
