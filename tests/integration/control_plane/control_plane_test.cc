@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "common/rpc_client.h"
-#include "harness/lab.h"
+#include "harness/fleet.h"
 
 namespace dpustor::testing {
 namespace {
@@ -36,7 +36,6 @@ class ControlPlaneTest : public ::testing::Test {
       setup_error_ = new std::string(error);
       return;
     }
-    WriteFile(*dir_ / "token", "lab-token-0123456789\n");
   }
   static void TearDownTestSuite() {
     delete ceph_;
@@ -46,6 +45,7 @@ class ControlPlaneTest : public ::testing::Test {
 
   void SetUp() override {
     if (setup_error_) GTEST_SKIP() << "no Ceph: " << *setup_error_;
+    SetUpFleet();
   }
   void TearDown() override {
     // Agents first, so the manager does not log their loss at shutdown.
@@ -57,80 +57,37 @@ class ControlPlaneTest : public ::testing::Test {
     sim3_ = {};
   }
 
-  std::string Path(const std::string& name) { return *dir_ / name; }
-  std::string server() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
-
+  void SetUpFleet() { fleet_ = std::make_unique<Fleet>(dir_->path(), ceph_); }
+  std::string Path(const std::string& name) { return fleet_->Path(name); }
+  std::string server() const { return fleet_->server(); }
   void StartManager() {
-    manager_ = ChildProcess(
-        {Bin("src/manager/dpustor-manager"), "--listen", "127.0.0.1:" + std::to_string(agent_port_),
-         "--http", "127.0.0.1:" + std::to_string(http_port_), "--db", Path("manager.db"),
-         "--token-file", Path("token"), "--heartbeat-timeout-ms",
-         std::to_string(kHeartbeat.count()), "--flush-ms", "200", "--history-interval-s", "1"},
-        Path("manager.log"));
-    ASSERT_TRUE(WaitFor([&] { return !GetJson(server(), "/healthz").is_null(); }, 10s))
-        << manager_.Log();
+    manager_ = fleet_->StartManager({"--heartbeat-timeout-ms", std::to_string(kHeartbeat.count())});
+    ASSERT_TRUE(manager_.running()) << manager_.Log();
   }
-
-  ChildProcess StartSim(const std::string& dialect, const std::string& socket) {
-    ChildProcess p({Bin("src/sim/dpustor-snap-sim"), "--socket", socket, "--dialect", dialect,
-                    "--pfs", "2", "--vfs", "2"},
-                   Path("sim-" + dialect + ".log"));
-    EXPECT_TRUE(WaitFor([&] { return rpc::RpcClient::Connect(socket, 1s).ok(); }, 10s)) << p.Log();
-    return p;
-  }
-
-  ChildProcess StartDpuAgent(const std::string& name, const std::string& host,
-                             const std::string& socket) {
-    return ChildProcess(
-        {Bin("src/agent/dpu/dpustor-dpu-agent"), "--manager",
-         "127.0.0.1:" + std::to_string(agent_port_), "--name", name, "--host", host,
-         "--snap-socket", socket, "--token-file", Path("token"), "--report-interval-ms", "500"},
-        Path("agent-" + name + ".log"));
-  }
-
-  ChildProcess StartCephAgent() {
-    return ChildProcess({Bin("src/agent/ceph/dpustor-ceph-agent"), "--manager",
-                         "127.0.0.1:" + std::to_string(agent_port_), "--name", "ceph-lab",
-                         "--ceph-conf", ceph_->conf(), "--keyring", ceph_->keyring(), "--user",
-                         "admin", "--token-file", Path("token"), "--report-interval-ms", "1000"},
-                        Path("agent-ceph.log"));
-  }
-
-  json Dpu(const std::string& name) { return GetJson(server(), "/api/v1/dpus/" + name); }
-
-  // dpustorctl -o json ARGS, parsed.
-  json Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {Bin("src/cli/dpustorctl"), "--server", server(), "-o", "json"});
-    auto r = RunProcess(args);
-    if (!r.ok() || r->exit_code != 0) return nullptr;
-    return json::parse(r->out, nullptr, false);
-  }
-
+  json Dpu(const std::string& name) { return fleet_->Dpu(name); }
+  json Ctl(std::vector<std::string> args) { return fleet_->Ctl(std::move(args)); }
   json SnapCall(const std::string& socket, const std::string& method, const json& params) {
-    auto c = rpc::RpcClient::Connect(socket, 2s);
-    EXPECT_TRUE(c.ok());
-    if (!c.ok()) return nullptr;
-    auto r = (*c)->Call(method, params, 5s);
-    EXPECT_TRUE(r.ok()) << method << ": " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : json(nullptr);
+    std::string error;
+    json r = fleet_->SnapCall(socket, method, params, &error);
+    EXPECT_TRUE(error.empty()) << method << ": " << error;
+    return r;
   }
 
   static inline TempDir* dir_ = nullptr;
   static inline CephLab* ceph_ = nullptr;
   static inline std::string* setup_error_ = nullptr;
-  int agent_port_ = FreePort();
-  int http_port_ = FreePort();
+  std::unique_ptr<Fleet> fleet_;
   ChildProcess manager_, sim4_, sim3_, dpu_a_, dpu_b_, ceph_agent_;
 };
 
 TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
   std::string sock4 = Path("snap4.sock"), sock3 = Path("snap3.sock");
   StartManager();
-  sim4_ = StartSim("snap4", sock4);
-  sim3_ = StartSim("snap3", sock3);
-  dpu_a_ = StartDpuAgent("dpu-a", "host-a", sock4);
-  dpu_b_ = StartDpuAgent("dpu-b", "host-b", sock3);
-  ceph_agent_ = StartCephAgent();
+  sim4_ = fleet_->StartSim("snap4", sock4);
+  sim3_ = fleet_->StartSim("snap3", sock3);
+  dpu_a_ = fleet_->StartDpuAgent("dpu-a", "host-a", sock4);
+  dpu_b_ = fleet_->StartDpuAgent("dpu-b", "host-b", sock3);
+  ceph_agent_ = fleet_->StartCephAgent("ceph-lab");
 
   // Both DPUs appear online with this machine's real figures and their SNAP dialect.
   ASSERT_TRUE(WaitFor(
@@ -285,21 +242,20 @@ TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
 
 TEST_F(ControlPlaneTest, BadTokenIsRefusedAndNothingRegistered) {
   // This manager takes its options from a config file instead of flags.
-  WriteFile(Path("manager.conf"), "listen = \"127.0.0.1:" + std::to_string(agent_port_) +
-                                      "\"\nhttp = \"127.0.0.1:" + std::to_string(http_port_) +
-                                      "\"\ndb = \"" + Path("manager2.db") + "\"\ntoken-file = \"" +
-                                      Path("token") + "\"\n");
+  WriteFile(Path("manager.conf"), "listen = \"" + fleet_->agent_address() + "\"\nhttp = \"" +
+                                      server().substr(7) + "\"\ndb = \"" + Path("manager2.db") +
+                                      "\"\ntoken-file = \"" + Path("token") + "\"\n");
   manager_ = ChildProcess({Bin("src/manager/dpustor-manager"), "--config", Path("manager.conf")},
                           Path("manager2.log"));
   ASSERT_TRUE(WaitFor([&] { return !GetJson(server(), "/healthz").is_null(); }, 10s))
       << manager_.Log();
   WriteFile(Path("bad-token"), "not-the-token\n");
   std::string sock = Path("snap4-bad.sock");
-  sim4_ = StartSim("snap4", sock);
-  dpu_a_ = ChildProcess({Bin("src/agent/dpu/dpustor-dpu-agent"), "--manager",
-                         "127.0.0.1:" + std::to_string(agent_port_), "--name", "intruder",
-                         "--snap-socket", sock, "--token-file", Path("bad-token")},
-                        Path("agent-intruder.log"));
+  sim4_ = fleet_->StartSim("snap4", sock);
+  dpu_a_ =
+      ChildProcess({Bin("src/agent/dpu/dpustor-dpu-agent"), "--manager", fleet_->agent_address(),
+                    "--name", "intruder", "--snap-socket", sock, "--token-file", Path("bad-token")},
+                   Path("agent-intruder.log"));
   EXPECT_TRUE(WaitFor(
       [&] { return dpu_a_.Log().find("enrollment token not accepted") != std::string::npos; }, 10s))
       << dpu_a_.Log();
