@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     auto ceph_agent = fleet.StartCephAgent("ceph");
     std::string sock = fleet.Path("snap.sock");
     auto sim = fleet.StartSim("snap4", sock, {"--pfs", "2", "--vfs", "32"});
-    auto dpu = fleet.StartDpuAgent("dpu", "host", sock, {"--state-dir", fleet.Path("state")});
+    auto dpu = fleet.StartDpuAgent("dpu", "host", sock);
     if (!WaitFor(
             [&] {
               return fleet.Dpu("dpu")["state"] == "online" &&

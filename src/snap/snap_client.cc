@@ -250,7 +250,7 @@ Result<Dialect> SnapClient::Probe() {
   return Error{rpc::kFailed, "SNAP answers neither SNAP-4 nor SNAP 3.x methods"};
 }
 
-json SnapClient::CollectStatus() {
+json SnapClient::CollectStatus(bool with_iostat) {
   try {
     // A SNAP restart closes our connection: the first call notices, the retry reconnects.
     auto version = Call("spdk_get_version");
@@ -268,7 +268,7 @@ json SnapClient::CollectStatus() {
               {"version", *version},
               {"simulator", simulator.is_boolean() && simulator.get<bool>()}};
     }
-    json out = Collect(*dialect, *version);
+    json out = Collect(*dialect, *version, with_iostat);
     if (!client_) return {{"reachable", false}, {"error", "SNAP closed the connection"}};
     return out;
   } catch (const std::exception& e) {
@@ -277,7 +277,7 @@ json SnapClient::CollectStatus() {
   }
 }
 
-json SnapClient::Collect(Dialect dialect, json version) {
+json SnapClient::Collect(Dialect dialect, json version, bool with_iostat) {
   const DialectMethods& m = MethodsOf(dialect);
   json errors = json::object();
   auto get = [&](const char* section, std::string_view method, const json& params) -> json {
@@ -441,14 +441,14 @@ json SnapClient::Collect(Dialect dialect, json version) {
         if (c["pci_bdf"].is_string() && c["pci_bdf"] == f["pci_bdf"]) f["controller"] = c["name"];
   }
 
-  json raw_iostat = get("iostat", m.iostat, nullptr);
+  json raw_iostat = with_iostat ? get("iostat", m.iostat, nullptr) : json(nullptr);
 
   out["emulation_functions"] = std::move(functions);
   out["nvme_subsystems"] = std::move(subsystems);
   out["nvme_controllers"] = std::move(nvme);
   out["virtio_blk_controllers"] = std::move(vblk);
   out["bdevs"] = std::move(bdevs);
-  out["iostat"] = NormaliseIostat(raw_iostat);
+  if (with_iostat) out["iostat"] = NormaliseIostat(raw_iostat);
   if (!errors.empty()) out["errors"] = std::move(errors);
   return out;
 }

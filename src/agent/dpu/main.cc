@@ -1,7 +1,12 @@
 // dpustor-dpu-agent: runs on a BlueField's Arm cores. Reports the DPU's health and SNAP's
-// state to the manager and (later) applies what the manager wants on this DPU.
+// state to the manager and applies the block attachments the manager wants on this DPU
+// (spec.apply, see volume_reconciler.h).
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include "agent/common/agent_main.h"
 #include "agent/dpu/system_status.h"
+#include "agent/dpu/volume_reconciler.h"
 #include "common/agent_protocol.h"
 #include "snap/snap_client.h"
 
@@ -12,6 +17,7 @@ int main(int argc, char** argv) {
   agent::AgentFlags flags;
   std::string host;
   std::string snap_socket = "/var/tmp/spdk.sock";
+  std::string state_dir = "/var/lib/dpustor-dpu-agent";
   int snap_timeout_ms = 3000;
   agent::dpu::SystemPaths paths;
   agent::AddAgentOptions(app, flags);
@@ -21,26 +27,48 @@ int main(int argc, char** argv) {
   app.add_option("--snap-timeout-ms", snap_timeout_ms, "timeout of one SNAP call")
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();
+  app.add_option("--state-dir", state_dir,
+                 "where the agent keeps what SNAP reads (Ceph configs and keyrings, mode 0600)")
+      ->capture_default_str();
   app.add_option("--proc-root", paths.proc_root, "where /proc is (tests)")->capture_default_str();
   app.add_option("--sys-root", paths.sys_root, "where /sys is (tests)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // Both collectors keep baselines between calls (CPU, link counters); they are used only
   // from the session's single collector thread.
+  auto timeout = std::chrono::milliseconds(snap_timeout_ms);
   auto system = std::make_shared<agent::dpu::SystemStatusCollector>(paths);
-  auto snap =
-      std::make_shared<snap::SnapClient>(snap_socket, std::chrono::milliseconds(snap_timeout_ms));
-  auto collect = [system, snap, host, name = flags.name]() -> nlohmann::json {
+  auto snap = std::make_shared<snap::SnapClient>(snap_socket, timeout);
+  // spec.apply gets a SNAP connection of its own and one worker thread: applies run one at a
+  // time and never share a connection with status collection.
+  snap::SnapClient apply_snap(snap_socket, timeout);
+  agent::dpu::VolumeReconciler reconciler(apply_snap, state_dir);
+  boost::asio::thread_pool apply_worker(1);  // declared last: joined first
+
+  auto collect = [system, snap, &reconciler, host, name = flags.name]() -> nlohmann::json {
     auto started = std::chrono::steady_clock::now();
     nlohmann::json status = {{"name", name},
                              {"host", host.empty() ? nullptr : nlohmann::json(host)}};
     status["system"] = system->Collect();
+    std::uint64_t sequence = reconciler.ApplySequence();
     status["snap"] = snap->CollectStatus();
+    // What SNAP holds of ours, read from the snapshot just taken (no extra SNAP call).
+    status["attachments"] = reconciler.ObservedFrom(status["snap"], sequence);
+    status["spec_generation"] = reconciler.spec_generation();
     status["collect_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::steady_clock::now() - started)
                                .count();
     return status;
   };
+  auto register_methods = [&](rpc::MethodTable<agent::AgentSession>& methods) {
+    methods.AddAsync("spec.apply", "converge SNAP to the block attachments the manager wants",
+                     [&](agent::AgentSession&, const nlohmann::json& params, rpc::Reply reply) {
+                       boost::asio::post(apply_worker, [&reconciler, params, reply] {
+                         reply(reconciler.Apply(params));
+                       });
+                     });
+  };
   return agent::RunAgent("dpustor-dpu-agent", flags, protocol::kKindDpu,
-                         {{"snap_dialects", {"snap3", "snap4"}}}, collect);
+                         {{"snap_dialects", {"snap3", "snap4"}}, {"spec_apply", true}}, collect,
+                         register_methods);
 }

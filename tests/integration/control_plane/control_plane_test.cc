@@ -252,10 +252,10 @@ TEST_F(ControlPlaneTest, BadTokenIsRefusedAndNothingRegistered) {
   WriteFile(Path("bad-token"), "not-the-token\n");
   std::string sock = Path("snap4-bad.sock");
   sim4_ = fleet_->StartSim("snap4", sock);
-  dpu_a_ =
-      ChildProcess({Bin("src/agent/dpu/dpustor-dpu-agent"), "--manager", fleet_->agent_address(),
-                    "--name", "intruder", "--snap-socket", sock, "--token-file", Path("bad-token")},
-                   Path("agent-intruder.log"));
+  dpu_a_ = ChildProcess({Bin("src/agent/dpu/dpustor-dpu-agent"), "--manager",
+                         fleet_->agent_address(), "--name", "intruder", "--snap-socket", sock,
+                         "--token-file", Path("bad-token"), "--state-dir", Path("state-intruder")},
+                        Path("agent-intruder.log"));
   EXPECT_TRUE(WaitFor(
       [&] { return dpu_a_.Log().find("enrollment token not accepted") != std::string::npos; }, 10s))
       << dpu_a_.Log();

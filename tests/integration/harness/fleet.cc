@@ -1,5 +1,7 @@
 #include "harness/fleet.h"
 
+#include <algorithm>
+
 #include "common/rpc_client.h"
 
 namespace dpustor::testing {
@@ -63,7 +65,9 @@ ChildProcess Fleet::StartDpuAgent(const std::string& name, const std::string& ho
                                    "--token-file",
                                    token_file(),
                                    "--report-interval-ms",
-                                   "500"};
+                                   "500",
+                                   "--state-dir",
+                                   Path("state-" + name)};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return ChildProcess(argv, Path("agent-" + name + ".log"));
 }
@@ -78,9 +82,15 @@ ChildProcess Fleet::StartCephAgent(const std::string& name, std::vector<std::str
                                    token_file(),
                                    "--report-interval-ms",
                                    "1000"};
-  if (ceph_ != nullptr)
-    argv.insert(argv.end(),
-                {"--ceph-conf", ceph_->conf(), "--keyring", ceph_->keyring(), "--user", "admin"});
+  // The lab cluster's identity, for what `extra` does not set itself.
+  auto given = [&](const char* flag) {
+    return std::find(extra.begin(), extra.end(), flag) != extra.end();
+  };
+  if (ceph_ != nullptr && !given("--ceph-conf"))
+    argv.insert(argv.end(), {"--ceph-conf", ceph_->conf()});
+  if (ceph_ != nullptr && !given("--keyring"))
+    argv.insert(argv.end(), {"--keyring", ceph_->keyring()});
+  if (ceph_ != nullptr && !given("--user")) argv.insert(argv.end(), {"--user", "admin"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   return ChildProcess(argv, Path("agent-" + name + ".log"));
 }

@@ -50,8 +50,7 @@ class VolumesTest : public ::testing::Test {
     sim4_ = fleet_->StartSim("snap4", sock4_);
     sim3_ = fleet_->StartSim("snap3", sock3_);
     dpu_a_ = StartDpuA();
-    dpu_b_ =
-        fleet_->StartDpuAgent("dpu-b", "host-b", sock3_, {"--state-dir", fleet_->Path("state-b")});
+    dpu_b_ = fleet_->StartDpuAgent("dpu-b", "host-b", sock3_);
     ASSERT_TRUE(WaitFor(
         [&] {
           return fleet_->Dpu("dpu-a")["state"] == "online" &&
@@ -70,26 +69,30 @@ class VolumesTest : public ::testing::Test {
     fleet_.reset();
   }
 
-  ChildProcess StartDpuA() {
-    return fleet_->StartDpuAgent("dpu-a", "host-a", sock4_,
-                                 {"--state-dir", fleet_->Path("state-a")});
-  }
+  ChildProcess StartDpuA() { return fleet_->StartDpuAgent("dpu-a", "host-a", sock4_); }
 
   // SNAP's own state, normalised over both dialects.
   json Snap(const std::string& socket) {
     snap::SnapClient c(socket, 5s);
     return c.CollectStatus();
   }
-  // Names of the SNAP objects dpustor owns on that simulator.
+  // The SNAP objects dpustor owns on that simulator: bdevs and subsystems by name, and
+  // controllers by name or by what they serve (SNAP 3 names controllers itself).
   std::vector<std::string> Owned(const std::string& socket) {
     json s = Snap(socket);
     std::vector<std::string> out;
-    for (const char* section : {"bdevs", "nvme_controllers", "virtio_blk_controllers"})
-      for (const auto& o : s[section])
-        if (o["name"].get<std::string>().starts_with("dpustor-")) out.push_back(o["name"]);
+    auto ours = [](const json& v, const char* prefix) {
+      return v.is_string() && v.get<std::string>().starts_with(prefix);
+    };
+    for (const auto& o : s["bdevs"])
+      if (ours(o["name"], "dpustor-")) out.push_back(o["name"]);
     for (const auto& o : s["nvme_subsystems"])
-      if (o["nqn"].get<std::string>().starts_with("nqn.2024-11.io.dpustor:"))
-        out.push_back(o["nqn"]);
+      if (ours(o["nqn"], "nqn.2024-11.io.dpustor:")) out.push_back(o["nqn"]);
+    for (const auto& o : s["nvme_controllers"])
+      if (ours(o["name"], "dpustor-") || ours(o["nqn"], "nqn.2024-11.io.dpustor:"))
+        out.push_back(o["name"]);
+    for (const auto& o : s["virtio_blk_controllers"])
+      if (ours(o["name"], "dpustor-") || ours(o["bdev"], "dpustor-")) out.push_back(o["name"]);
     return out;
   }
   std::vector<std::string> Images() {
@@ -170,9 +173,9 @@ TEST_F(VolumesTest, CreateAttachResizeDetachDeleteInBothDialects) {
   EXPECT_FALSE(Find(s4["bdevs"], "name", "Null0").is_null());
   // SNAP 3: a virtio-blk controller on the rbd bdev.
   json s3 = Snap(sock3_);
-  json vblk = Find(s3["virtio_blk_controllers"], "name", "dpustor-vol-b");
+  json vblk = Find(s3["virtio_blk_controllers"], "bdev", "dpustor-vol-b");  // SNAP 3 names it
   ASSERT_FALSE(vblk.is_null()) << s3.dump(2);
-  EXPECT_EQ(vblk["bdev"], "dpustor-vol-b");
+  EXPECT_EQ(vblk["pf_index"], 0);
   EXPECT_EQ(Find(s3["bdevs"], "name", "dpustor-vol-b")["size_bytes"], 32 << 20);
   // Each DPU has its own cephx user, limited to the volume's pool.
   auto caps = ceph_->Ceph({"auth", "get", "client.dpustor.dpu-a", "--format", "json"});

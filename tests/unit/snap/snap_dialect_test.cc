@@ -34,6 +34,33 @@ TEST(SnapDialect, EveryMethodTheClientUsesIsServedByThatDialect) {
         EXPECT_TRUE(serves(name)) << DialectName(d) << ": " << name;
       }
     }
+    // The volume operations (SnapVolumeOps).
+    for (std::string_view name : {m.list_emulation_managers,
+                                  m.create_subsystem,
+                                  m.destroy_subsystem,
+                                  m.create_namespace,
+                                  m.destroy_namespace,
+                                  m.create_nvme_controller,
+                                  m.destroy_nvme_controller,
+                                  m.attach_namespace,
+                                  m.detach_namespace,
+                                  m.suspend_nvme_controller,
+                                  m.resume_nvme_controller,
+                                  m.create_virtio_blk_controller,
+                                  m.destroy_virtio_blk_controller,
+                                  m.suspend_virtio_blk_controller,
+                                  m.resume_virtio_blk_controller,
+                                  m.rbd_register_cluster,
+                                  m.rbd_unregister_cluster,
+                                  m.rbd_clusters_info,
+                                  m.rbd_create,
+                                  m.rbd_delete,
+                                  m.null_delete,
+                                  m.malloc_delete}) {
+      if (!name.empty()) {
+        EXPECT_TRUE(serves(name)) << DialectName(d) << ": " << name;
+      }
+    }
     EXPECT_EQ(DialectFromMethods(served), d);
   }
 }
