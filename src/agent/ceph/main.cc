@@ -2,6 +2,7 @@
 // pools and RBD images to the manager, and carries out the manager's Ceph operations.
 #include "agent/ceph/ceph_cli.h"
 #include "agent/ceph/cluster_collector.h"
+#include "agent/ceph/rbd_methods.h"
 #include "agent/common/agent_main.h"
 #include "common/agent_protocol.h"
 
@@ -14,6 +15,9 @@ int main(int argc, char** argv) {
   agent::ceph::CephCliOptions cli_options;
   int timeout_ms = 20000;
   agent::AddAgentOptions(app, flags);
+  // The Ceph options may be repeated, the last one counting, so a wrapper (or a test) can
+  // override the cluster, keyring or time limit it passes by default.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--ceph-conf", cli_options.conf, "ceph.conf of the cluster")
       ->check(CLI::ExistingFile);
   app.add_option("--keyring", cli_options.keyring, "keyring of the cephx user")
@@ -29,6 +33,10 @@ int main(int argc, char** argv) {
 
   auto cli = std::make_shared<agent::ceph::CephCli>(cli_options);
   auto collector = std::make_shared<agent::ceph::ClusterCollector>(*cli);
-  return agent::RunAgent("dpustor-ceph-agent", flags, protocol::kKindCeph, {{"rbd", true}},
-                         [cli, collector] { return collector->Collect(); });
+  return agent::RunAgent(
+      "dpustor-ceph-agent", flags, protocol::kKindCeph, {{"rbd", true}},
+      [cli, collector] { return collector->Collect(); },
+      [cli](rpc::MethodTable<agent::AgentSession>& table) {
+        agent::ceph::RegisterCephMethods(table, cli);
+      });
 }

@@ -27,7 +27,8 @@ void AddAgentOptions(CLI::App& app, AgentFlags& flags) {
 }
 
 int RunAgent(const std::string& program, AgentFlags flags, const std::string& kind,
-             nlohmann::json capabilities, AgentSession::Collector collect) {
+             nlohmann::json capabilities, AgentSession::Collector collect,
+             std::function<void(rpc::MethodTable<AgentSession>&)> register_methods) {
   if (!InitLogging(program, flags.log_level)) {
     spdlog::error("unknown log level '{}'", flags.log_level);
     return 2;
@@ -43,6 +44,7 @@ int RunAgent(const std::string& program, AgentFlags flags, const std::string& ki
   AgentIdentity id{flags.name, kind, DPUSTOR_VERSION, std::move(capabilities), *token};
   boost::asio::io_context ioc;
   auto session = AgentSession::Create(ioc, id, flags.session, std::move(collect));
+  if (register_methods) register_methods(session->methods());
   session->Start();
   spdlog::info("{} {} '{}' reporting to {} every {} ms", program, DPUSTOR_VERSION, flags.name,
                flags.session.manager, flags.report_interval_ms);

@@ -3,6 +3,7 @@
 // SIGTERM). An agent's main adds its own options and its status collector.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -24,8 +25,10 @@ struct AgentFlags {
 void AddAgentOptions(CLI::App& app, AgentFlags& flags);
 
 // Runs until SIGINT/SIGTERM; returns the process exit status. `collect` runs on the
-// session's collector thread.
+// session's collector thread. `register_methods`, if given, adds the agent's own methods to
+// the session's method table before the session starts.
 int RunAgent(const std::string& program, AgentFlags flags, const std::string& kind,
-             nlohmann::json capabilities, AgentSession::Collector collect);
+             nlohmann::json capabilities, AgentSession::Collector collect,
+             std::function<void(rpc::MethodTable<AgentSession>&)> register_methods = nullptr);
 
 }  // namespace dpustor::agent

@@ -36,15 +36,12 @@ ChildProcess Fleet::StartManager(std::vector<std::string> extra) {
 
 ChildProcess Fleet::StartSim(const std::string& dialect, const std::string& socket,
                              std::vector<std::string> extra) {
-  std::vector<std::string> argv = {Bin("src/sim/dpustor-snap-sim"),
-                                   "--socket",
-                                   socket,
-                                   "--dialect",
-                                   dialect,
-                                   "--pfs",
-                                   "2",
-                                   "--vfs",
-                                   "2"};
+  std::vector<std::string> argv = {Bin("src/sim/dpustor-snap-sim"), "--socket", socket, "--dialect",
+                                   dialect};
+  // Two PFs with two VFs each unless `extra` says otherwise.
+  for (const char* flag : {"--pfs", "--vfs"})
+    if (std::find(extra.begin(), extra.end(), flag) == extra.end())
+      argv.insert(argv.end(), {flag, "2"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   ChildProcess p(argv, Path("sim-" + dialect + ".log"));
   WaitFor([&] { return rpc::RpcClient::Connect(socket, 1s).ok() || !p.running(); }, 10s);

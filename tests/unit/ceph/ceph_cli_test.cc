@@ -64,6 +64,35 @@ TEST_F(CephCliTest, NonZeroExitQuotesStderrWithoutLogNoise) {
             "file or directory");
 }
 
+TEST_F(CephCliTest, ExitStatusIsNamedWhenStderrDoesNot) {
+  // What rbd 16.2 says, and how it exits, when the cluster refuses the key.
+  CephCliOptions o;
+  o.rbd = Script("rbd",
+                 "echo '2026-11-21T17:04:19.676+0000 7f55 -1 monclient(hunting): "
+                 "handle_auth_bad_method server allowed_methods [2] but i only support [2]' >&2\n"
+                 "echo \"rbd: couldn't connect to the cluster!\" >&2\nexit 13");
+  int status = 0;
+  CliRun run;
+  run.exit_code = &status;
+  auto r = CephCli(o).Rbd({"info", "--pool", "p", "--image", "i"}, run);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(status, 13);
+  EXPECT_EQ(r.error().message,
+            "'rbd info --pool p --image i' exited with status 13 (Permission denied): rbd: "
+            "couldn't connect to the cluster!");
+}
+
+TEST_F(CephCliTest, CommandsWithoutFormatOptionGetNone) {
+  CephCliOptions o;
+  o.rbd = Script("rbd", R"(echo "$*" >&2; echo 'Resizing image: 100% complete...done.'; exit 0)");
+  CliRun run;
+  run.json = false;
+  auto r = CephCli(o).Rbd({"resize", "--size", "512B"}, run);
+  ASSERT_TRUE(r.ok()) << r.error().message;  // stdout that is not JSON is ignored
+  EXPECT_TRUE(r->is_null());
+  EXPECT_EQ(CephCli(o).Command("rbd", {"rm"}, false), (std::vector<std::string>{o.rbd, "rm"}));
+}
+
 TEST_F(CephCliTest, TimeoutIsAnError) {
   CephCliOptions o;
   o.ceph = Script("ceph", "sleep 30");
