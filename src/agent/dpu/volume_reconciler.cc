@@ -271,6 +271,19 @@ const snap::SnapSubsystem* SubsystemOf(const SnapObjects& o, const std::string& 
 }
 
 // One attachment as SNAP holds it: what the result reports, and what is missing.
+// The result entry of an attachment when SNAP's state could not be read.
+json FailedEntry(const AttachmentSpec& a, const std::string& error) {
+  return {{"volume", a.volume},
+          {"state", "failed"},
+          {"bdev", nullptr},
+          {"controller", nullptr},
+          {"size_bytes", nullptr},
+          {"protocol", ProtocolName(a.protocol)},
+          {"pf_index", a.function.pf_index},
+          {"vf_index", a.function.vf_index ? json(*a.function.vf_index) : json(nullptr)},
+          {"error", error}};
+}
+
 json DescribeVolume(const std::string& volume, const SnapObjects& o, const AttachmentSpec* want) {
   const snap::SnapBdev* bdev = BdevOf(o, volume);
   const snap::SnapSubsystem* sub = SubsystemOf(o, volume);
@@ -493,15 +506,7 @@ json VolumeReconciler::Reconcile(const VolumeSpec& spec) {
       if (final_objects.ok()) {
         entry = DescribeVolume(a.volume, *final_objects, &a);
       } else {
-        entry = {{"volume", a.volume},
-                 {"state", "failed"},
-                 {"bdev", nullptr},
-                 {"controller", nullptr},
-                 {"size_bytes", nullptr},
-                 {"protocol", ProtocolName(a.protocol)},
-                 {"pf_index", a.function.pf_index},
-                 {"vf_index", a.function.vf_index ? json(*a.function.vf_index) : json(nullptr)},
-                 {"error", final_objects.error().message}};
+        entry = FailedEntry(a, final_objects.error().message);
       }
       if (entry["state"] == "failed" && errors.count(a.volume)) entry["error"] = errors[a.volume];
       attachments.push_back(std::move(entry));
@@ -842,15 +847,7 @@ json VolumeReconciler::BuildObserved(const Result<SnapObjects>& objects) const {
     if (objects.ok()) {
       entry = DescribeVolume(a.volume, *objects, &a);
     } else {
-      entry = {{"volume", a.volume},
-               {"state", "failed"},
-               {"bdev", nullptr},
-               {"controller", nullptr},
-               {"size_bytes", nullptr},
-               {"protocol", ProtocolName(a.protocol)},
-               {"pf_index", a.function.pf_index},
-               {"vf_index", a.function.vf_index ? json(*a.function.vf_index) : json(nullptr)},
-               {"error", objects.error().message}};
+      entry = FailedEntry(a, objects.error().message);
     }
     if (entry["state"] == "failed" && objects.ok())
       if (auto e = last_errors_.find(a.volume); e != last_errors_.end()) entry["error"] = e->second;
