@@ -8,10 +8,12 @@ build_pkgs=(
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libcli11-dev libsqlite3-dev sqlite3 libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  clang libclang-rt-14-dev libfuse3-dev libnfs-dev libcephfs-dev
 )
 runtime_pkgs=(
   iproute2 procps curl python3 util-linux
   ceph-mon ceph-mgr ceph-osd ceph-mds ceph-common librados-dev libradospp-dev librbd-dev
+  fuse3 nfs-ganesha nfs-ganesha-vfs nfs-ganesha-ceph rpcbind libnfs-utils fio attr acl
 )
 
 missing=()
