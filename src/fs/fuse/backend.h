@@ -83,16 +83,19 @@ class Backend {
   virtual void Unlink(Request* r, uint64_t parent, std::string_view name);
   virtual void Rmdir(Request* r, uint64_t parent, std::string_view name);
   // Reply: Ok. `flags`: 0, RENAME_NOREPLACE or RENAME_EXCHANGE (EINVAL if unsupported).
-  virtual void Rename(Request* r, uint64_t parent, std::string_view name, uint64_t newparent, std::string_view newname, uint32_t flags);
+  virtual void Rename(Request* r, uint64_t parent, std::string_view name, uint64_t newparent,
+                      std::string_view newname, uint32_t flags);
 
   // Reply: Open. `fi.flags` holds the open flags.
   virtual void Open(Request* r, uint64_t ino, const FileInfo& fi);
   // Reply: Create (the entry and the open file). `mode` has the umask applied.
-  virtual void Create(Request* r, uint64_t parent, std::string_view name, mode_t mode, const FileInfo& fi);
+  virtual void Create(Request* r, uint64_t parent, std::string_view name, mode_t mode,
+                      const FileInfo& fi);
   // Reply: Data / DataFilled (short at end of file), or an error.
   virtual void Read(Request* r, uint64_t ino, size_t size, uint64_t off, const FileInfo& fi);
   // Reply: Write(bytes written). `data` stays valid until the reply.
-  virtual void Write(Request* r, uint64_t ino, std::span<const iovec> data, uint64_t off, const FileInfo& fi);
+  virtual void Write(Request* r, uint64_t ino, std::span<const iovec> data, uint64_t off,
+                     const FileInfo& fi);
   // Reply: Ok.
   virtual void Flush(Request* r, uint64_t ino, const FileInfo& fi);
   virtual void Release(Request* r, uint64_t ino, const FileInfo& fi);
@@ -101,7 +104,8 @@ class Backend {
   // Reply: Open.
   virtual void Opendir(Request* r, uint64_t ino, const FileInfo& fi);
   // Reply: AddDirEntry[Plus]... then Dir. `off` is 0 or a cookie the backend gave earlier.
-  virtual void Readdir(Request* r, uint64_t ino, size_t size, uint64_t off, bool plus, const FileInfo& fi);
+  virtual void Readdir(Request* r, uint64_t ino, size_t size, uint64_t off, bool plus,
+                       const FileInfo& fi);
   // Reply: Ok.
   virtual void Releasedir(Request* r, uint64_t ino, const FileInfo& fi);
   virtual void Fsyncdir(Request* r, uint64_t ino, bool datasync, const FileInfo& fi);
@@ -109,7 +113,8 @@ class Backend {
   // Reply: Statfs.
   virtual void Statfs(Request* r, uint64_t ino);
   // Reply: Ok. `flags`: XATTR_CREATE / XATTR_REPLACE.
-  virtual void Setxattr(Request* r, uint64_t ino, std::string_view name, std::span<const char> value, int flags);
+  virtual void Setxattr(Request* r, uint64_t ino, std::string_view name,
+                        std::span<const char> value, int flags);
   // Reply: XattrSize when size == 0, else Data (ERANGE if it does not fit).
   virtual void Getxattr(Request* r, uint64_t ino, std::string_view name, size_t size);
   virtual void Listxattr(Request* r, uint64_t ino, size_t size);
@@ -121,16 +126,20 @@ class Backend {
   // Reply: Lock (F_UNLCK type if the range is free).
   virtual void Getlk(Request* r, uint64_t ino, const FileInfo& fi, const struct fuse_file_lock& lk);
   // Reply: Ok, EAGAIN if it conflicts and !sleep; with sleep wait (EINTR when interrupted).
-  virtual void Setlk(Request* r, uint64_t ino, const FileInfo& fi, const struct fuse_file_lock& lk, bool sleep);
+  virtual void Setlk(Request* r, uint64_t ino, const FileInfo& fi, const struct fuse_file_lock& lk,
+                     bool sleep);
   // Reply: Ok / EWOULDBLOCK. `op`: LOCK_SH, LOCK_EX, LOCK_UN, maybe | LOCK_NB.
   virtual void Flock(Request* r, uint64_t ino, const FileInfo& fi, int op);
 
   // Reply: Ok.
-  virtual void Fallocate(Request* r, uint64_t ino, const FileInfo& fi, int mode, uint64_t off, uint64_t len);
+  virtual void Fallocate(Request* r, uint64_t ino, const FileInfo& fi, int mode, uint64_t off,
+                         uint64_t len);
   // Reply: Lseek. `whence`: SEEK_DATA or SEEK_HOLE (others are answered by the kernel).
   virtual void Lseek(Request* r, uint64_t ino, const FileInfo& fi, uint64_t off, int whence);
   // Reply: Write(bytes copied).
-  virtual void CopyFileRange(Request* r, uint64_t ino_in, const FileInfo& fi_in, uint64_t off_in, uint64_t ino_out, const FileInfo& fi_out, uint64_t off_out, size_t len, uint64_t flags);
+  virtual void CopyFileRange(Request* r, uint64_t ino_in, const FileInfo& fi_in, uint64_t off_in,
+                             uint64_t ino_out, const FileInfo& fi_out, uint64_t off_out, size_t len,
+                             uint64_t flags);
 
  protected:
   static void Nosys(Request* r);

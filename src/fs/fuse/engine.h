@@ -30,10 +30,10 @@ class Completion {
 };
 
 struct EngineOptions {
-  uint32_t max_pages = 256;         // 1 MiB requests with 4 KiB pages
-  bool writeback_cache = false;     // offered only if the backend allows it too
-  double attr_timeout = 1.0;        // seconds, used by backends through their options
-  bool read_only = false;           // refuse every modifying operation with EROFS
+  uint32_t max_pages = 256;      // 1 MiB requests with 4 KiB pages
+  bool writeback_cache = false;  // offered only if the backend allows it too
+  double attr_timeout = 1.0;     // seconds, used by backends through their options
+  bool read_only = false;        // refuse every modifying operation with EROFS
 };
 
 class Engine {

@@ -36,8 +36,8 @@ class InodeTable {
 
   // The root (FUSE_ROOT_ID) is present from the start and never forgotten.
   explicit InodeTable(std::shared_ptr<Node> root)
-      : generation_(static_cast<uint64_t>(
-            std::chrono::system_clock::now().time_since_epoch().count())) {
+      : generation_(
+            static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count())) {
     Slot s{root, 1};
     by_key_.emplace(root->key(), FUSE_ROOT_ID);
     by_id_.emplace(FUSE_ROOT_ID, std::move(s));

@@ -26,15 +26,15 @@ class OpStats {
 
   void Record(uint32_t opcode, bool error, uint64_t ns);
   const Op* op(uint32_t opcode) const { return opcode < kOps ? &ops_[opcode] : nullptr; }
-  // {"LOOKUP": {"count": n, "errors": e, "avg_us": x, "p50_us": .., "p99_us": .., "buckets_us": {"<1":..,"<2":..}}, ...}
-  // Only opcodes seen at least once.
+  // {"LOOKUP": {"count": n, "errors": e, "avg_us": x, "p50_us": .., "p99_us": .., "buckets_us":
+  // {"<1":..,"<2":..}}, ...} Only opcodes seen at least once.
   nlohmann::json ToJson() const;
 
  private:
   std::array<Op, kOps> ops_;
 };
 
-// "LOOKUP", "GETATTR"...; "OP_<n>" for unknown opcodes.
+// "LOOKUP", "GETATTR"...; "UNKNOWN" for opcodes this build does not know.
 std::string_view OpcodeName(uint32_t opcode);
 
 }  // namespace dpustor::fs

@@ -58,7 +58,7 @@ class Request {
   virtual void ReplyError(int err) = 0;
   void ReplyOk() { ReplyError(0); }
 
-  virtual void ReplyEntry(const Entry& e) = 0;                        // lookup mknod mkdir symlink link
+  virtual void ReplyEntry(const Entry& e) = 0;  // lookup mknod mkdir symlink link
   virtual void ReplyCreate(const Entry& e, const OpenInfo& oi) = 0;   // create
   virtual void ReplyAttr(const struct stat& st, double timeout) = 0;  // getattr setattr
   virtual void ReplyOpen(const OpenInfo& oi) = 0;                     // open opendir
@@ -66,8 +66,8 @@ class Request {
   virtual void ReplyReadlink(std::string_view target) = 0;            // readlink
   virtual void ReplyStatfs(const struct statvfs& st) = 0;             // statfs
   virtual void ReplyXattrSize(uint32_t size) = 0;  // getxattr/listxattr when asked size was 0
-  virtual void ReplyLock(const struct fuse_file_lock& lk) = 0;       // getlk
-  virtual void ReplyLseek(uint64_t offset) = 0;                       // lseek
+  virtual void ReplyLock(const struct fuse_file_lock& lk) = 0;  // getlk
+  virtual void ReplyLseek(uint64_t offset) = 0;                 // lseek
 
   // read, getxattr, listxattr: copy these bytes into the reply.
   virtual void ReplyData(std::span<const char> data) = 0;

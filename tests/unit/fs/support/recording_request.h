@@ -2,6 +2,7 @@
 // Call Wait() to block until the backend replied (backends may reply on another thread).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -109,7 +110,7 @@ class RecordingRequest : public Request {
   Caller caller_;
   size_t dir_room_;
   size_t dir_used_ = 0;
-  bool interrupted_ = false;
+  std::atomic<bool> interrupted_{false};
   std::string buffer_;
   iovec iov_{};
   std::mutex mu_;

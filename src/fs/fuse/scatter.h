@@ -1,0 +1,75 @@
+// Byte access to a list of iovecs as one logical buffer: how a request spread over
+// descriptors (or one /dev/fuse read) is read, and how a reply is written into the
+// device-writable buffers. Bounds are checked on every call; nothing here trusts lengths.
+// Not thread-safe; cheap to copy.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <span>
+
+namespace dpustor::fs {
+
+inline size_t TotalLength(std::span<const iovec> iov) {
+  size_t n = 0;
+  for (const iovec& v : iov) n += v.iov_len;
+  return n;
+}
+
+// Copies up to `len` bytes starting at logical offset `off` into `dst`; returns the count.
+inline size_t GatherAt(std::span<const iovec> iov, size_t off, void* dst, size_t len) {
+  size_t done = 0;
+  for (const iovec& v : iov) {
+    if (done == len) break;
+    if (off >= v.iov_len) {
+      off -= v.iov_len;
+      continue;
+    }
+    size_t n = std::min(v.iov_len - off, len - done);
+    std::memcpy(static_cast<char*>(dst) + done, static_cast<const char*>(v.iov_base) + off, n);
+    done += n;
+    off = 0;
+  }
+  return done;
+}
+
+// Copies `len` bytes from `src` to logical offset `off`; returns the count that fit.
+inline size_t ScatterAt(std::span<const iovec> iov, size_t off, const void* src, size_t len) {
+  size_t done = 0;
+  for (const iovec& v : iov) {
+    if (done == len) break;
+    if (off >= v.iov_len) {
+      off -= v.iov_len;
+      continue;
+    }
+    size_t n = std::min(v.iov_len - off, len - done);
+    std::memcpy(static_cast<char*>(v.iov_base) + off, static_cast<const char*>(src) + done, n);
+    done += n;
+    off = 0;
+  }
+  return done;
+}
+
+// Fills `out` (capacity `max_out`) with the iovecs covering logical bytes [off, off+len);
+// returns how many entries were used (stops early when `out` is full).
+inline size_t SliceIovecs(std::span<const iovec> iov, size_t off, size_t len, iovec* out,
+                          size_t max_out) {
+  size_t used = 0;
+  for (const iovec& v : iov) {
+    if (len == 0 || used == max_out) break;
+    if (off >= v.iov_len) {
+      off -= v.iov_len;
+      continue;
+    }
+    size_t n = std::min(v.iov_len - off, len);
+    out[used++] = {static_cast<char*>(v.iov_base) + off, n};
+    len -= n;
+    off = 0;
+  }
+  return used;
+}
+
+}  // namespace dpustor::fs
