@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the local lab on this machine: a single-node
 # Ceph, dpustor-manager, two SNAP simulators (SNAP-4 and SNAP 3.x dialects) each with a DPU
-# agent, and the Ceph agent, all on 127.0.0.1. It prints what to run to look at it and
-# stays in the foreground; Ctrl-C stops everything it started, by PID.
+# agent, the Ceph agent, all on 127.0.0.1, and a file-system share mounted through
+# dpustor-fsd. It prints what to run to look at it and stays in the foreground; Ctrl-C
+# stops everything it started, by PID.
 #   scripts/lab.sh [--dir DIR] [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,6 +94,13 @@ start ceph-agent "$bin/agent/ceph/dpustor-ceph-agent" --manager "127.0.0.1:$agen
   --name ceph-lab --ceph-conf "$CEPH_CONF" --keyring "$CEPH_KEYRING" --user admin \
   --token-file "$lab_dir/token"
 
+# A mounted share: dpustor-fsd serving a directory through its FUSE engine (the same engine
+# that serves virtio-fs queues), with its control socket for counters.
+mkdir -p "$lab_dir/share-data" "$lab_dir/share"
+start fsd "$bin/fs/fsd/dpustor-fsd" --transport fuse --name lab-share --mount "$lab_dir/share" \
+  --backend "local:$lab_dir/share-data" --control-socket "$lab_dir/fsd.sock"
+wait_for 10 "the file-system share" grep -q " $lab_dir/share fuse" /proc/self/mounts
+
 # Something to look at: a pool with one image.
 ceph "${ceph_args[@]}" osd pool create lab-rbd 8 >/dev/null 2>&1 || true
 rbd "${ceph_args[@]}" pool init lab-rbd >/dev/null 2>&1 || true
@@ -109,6 +117,8 @@ lab: up. Logs and sockets are in $lab_dir. Try:
   curl -s http://127.0.0.1:$http_port/api/v1/dpus | python3 -m json.tool
   curl -s http://127.0.0.1:$http_port/metrics
   ceph --conf $CEPH_CONF --keyring $CEPH_KEYRING -s
+  ls -l $lab_dir/share          # a FUSE mount served by dpustor-fsd from $lab_dir/share-data
+  echo '{"jsonrpc":"2.0","id":1,"method":"fsd.stats"}' | python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect("$lab_dir/fsd.sock"); s.sendall(sys.stdin.buffer.read()); print(s.recv(1<<20).decode())'
 Ctrl-C stops the lab.
 EOT
 

@@ -1,0 +1,119 @@
+// The fsd.* control methods against fake shares: shapes, totals, and params errors.
+#include "fs/fsd/control_methods.h"
+
+#include <gtest/gtest.h>
+
+namespace dpustor::fs::fsd {
+namespace {
+
+using nlohmann::json;
+
+class FakeShare : public ShareView {
+ public:
+  FakeShare(std::string name, json ops) : ops_(std::move(ops)) {
+    config_.name = std::move(name);
+    config_.mount = "/mnt/" + config_.name;
+    config_.backend = "memory:";
+  }
+  const ShareConfig& config() const override { return config_; }
+  bool serving() const override { return serving_; }
+  size_t inflight() const override { return 3; }
+  bool initialized() const override { return true; }
+  json op_stats() const override { return ops_; }
+
+  ShareConfig config_;
+  bool serving_ = true;
+  json ops_;
+};
+
+class ControlMethodsTest : public ::testing::Test {
+ protected:
+  ControlMethodsTest()
+      : a_("a",
+           {{"LOOKUP", {{"count", 5}, {"errors", 2}}}, {"READ", {{"count", 7}, {"errors", 0}}}}),
+        b_("b", {{"WRITE", {{"count", 11}, {"errors", 1}}}}) {
+    b_.serving_ = false;
+    ctx_.shares = {&a_, &b_};
+  }
+
+  Result<json> Call(const std::string& method, const json& params) {
+    std::optional<Result<json>> out;
+    table_.Dispatch(ctx_, method, params, [&](Result<json> r) { out = std::move(r); });
+    EXPECT_TRUE(out.has_value());
+    return *out;
+  }
+
+  FakeShare a_, b_;
+  ControlContext ctx_;
+  ControlMethodTable table_ = BuildControlMethodTable();
+};
+
+TEST_F(ControlMethodsTest, Shares) {
+  auto r = Call("fsd.shares", nullptr);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0]["name"], "a");
+  EXPECT_EQ((*r)[0]["state"], "serving");
+  EXPECT_EQ((*r)[0]["mount"], "/mnt/a");
+  EXPECT_EQ((*r)[0]["backend"], "memory:");
+  EXPECT_EQ((*r)[0]["transport"], "fuse");
+  EXPECT_EQ((*r)[0]["inflight"], 3);
+  EXPECT_EQ((*r)[0]["threads"], 4);
+  EXPECT_EQ((*r)[0]["initialized"], true);
+  EXPECT_EQ((*r)[1]["state"], "stopped");
+}
+
+TEST_F(ControlMethodsTest, StatsAllAndOne) {
+  auto all = Call("fsd.stats", json::object());
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  EXPECT_EQ((*all)["totals"]["count"], 23);
+  EXPECT_EQ((*all)["totals"]["errors"], 3);
+  ASSERT_EQ((*all)["shares"].size(), 2u);
+  EXPECT_EQ((*all)["shares"][0]["ops"]["LOOKUP"]["count"], 5);
+  EXPECT_EQ((*all)["shares"][0]["totals"]["count"], 12);
+
+  auto one = Call("fsd.stats", {{"name", "b"}});
+  ASSERT_TRUE(one.ok()) << one.error().message;
+  ASSERT_EQ((*one)["shares"].size(), 1u);
+  EXPECT_EQ((*one)["shares"][0]["name"], "b");
+  EXPECT_EQ((*one)["totals"]["count"], 11);
+}
+
+TEST_F(ControlMethodsTest, ParamsErrors) {
+  auto missing = Call("fsd.stats", {{"name", "nope"}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, rpc::kNotFound);
+  EXPECT_NE(missing.error().message.find("'nope'"), std::string::npos);
+
+  auto wrong_type = Call("fsd.stats", {{"name", 5}});
+  ASSERT_FALSE(wrong_type.ok());
+  EXPECT_EQ(wrong_type.error().code, rpc::kInvalidParams);
+  EXPECT_NE(wrong_type.error().message.find("'name'"), std::string::npos);
+
+  auto unknown = Call("fsd.stats", {{"nmae", "a"}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, rpc::kInvalidParams);
+  EXPECT_NE(unknown.error().message.find("'nmae'"), std::string::npos);
+
+  auto array = Call("fsd.shares", json::array({1}));
+  ASSERT_FALSE(array.ok());
+  EXPECT_EQ(array.error().code, rpc::kInvalidParams);
+
+  auto extra = Call("fsd.shares", {{"verbose", true}});
+  ASSERT_FALSE(extra.ok());
+  EXPECT_EQ(extra.error().code, rpc::kInvalidParams);
+
+  auto no_method = Call("fsd.nope", nullptr);
+  ASSERT_FALSE(no_method.ok());
+  EXPECT_EQ(no_method.error().code, rpc::kMethodNotFound);
+}
+
+TEST_F(ControlMethodsTest, Version) {
+  auto r = Call("fsd.version", nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)["program"], "dpustor-fsd");
+  EXPECT_EQ((*r)["version"], DPUSTOR_VERSION);
+}
+
+}  // namespace
+}  // namespace dpustor::fs::fsd

@@ -1,0 +1,142 @@
+// dpustor-fsd's config: good files, and refusals that name the offending key or share.
+#include "fs/fsd/fsd_config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace dpustor::fs::fsd {
+namespace {
+
+using nlohmann::json;
+
+json TwoShares() {
+  return json::parse(R"({
+    "control_socket": "/run/dpustor/fsd.sock",
+    "shares": [
+      {"name": "scratch", "transport": "fuse", "mount": "/mnt/scratch", "backend": "memory:",
+       "threads": 2, "read_only": false, "writeback": true},
+      {"name": "home", "mount": "/mnt/home", "backend": "local:/srv/home", "read_only": true,
+       "max_pages": 64}
+    ]})");
+}
+
+std::string ErrorOf(const json& doc) {
+  auto c = ParseFsdConfig(doc);
+  return c.ok() ? std::string("(accepted)") : c.error().message;
+}
+
+TEST(FsdConfig, GoodConfig) {
+  auto c = ParseFsdConfig(TwoShares());
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->control_socket, "/run/dpustor/fsd.sock");
+  ASSERT_EQ(c->shares.size(), 2u);
+  EXPECT_EQ(c->shares[0].name, "scratch");
+  EXPECT_EQ(c->shares[0].threads, 2u);
+  EXPECT_TRUE(c->shares[0].writeback);
+  EXPECT_EQ(c->shares[0].max_pages, 256u);
+  EXPECT_EQ(c->shares[1].transport, "fuse");  // default
+  EXPECT_EQ(c->shares[1].threads, 4u);        // default
+  EXPECT_TRUE(c->shares[1].read_only);
+  EXPECT_EQ(c->shares[1].max_pages, 64u);
+}
+
+TEST(FsdConfig, UnknownKeysNamed) {
+  json top = TwoShares();
+  top["controll_socket"] = "/x";
+  EXPECT_NE(ErrorOf(top).find("unknown key 'controll_socket'"), std::string::npos) << ErrorOf(top);
+  json share = TwoShares();
+  share["shares"][1]["treads"] = 3;
+  EXPECT_NE(ErrorOf(share).find("shares[1]: unknown key 'treads'"), std::string::npos)
+      << ErrorOf(share);
+}
+
+TEST(FsdConfig, DuplicatesRefused) {
+  json names = TwoShares();
+  names["shares"][1]["name"] = "scratch";
+  EXPECT_NE(ErrorOf(names).find("'scratch' is used by another share"), std::string::npos)
+      << ErrorOf(names);
+  json mounts = TwoShares();
+  mounts["shares"][1]["mount"] = "/mnt/./scratch/";
+  EXPECT_NE(ErrorOf(mounts).find("is used by another share"), std::string::npos) << ErrorOf(mounts);
+}
+
+TEST(FsdConfig, BadTypesNamed) {
+  struct Case {
+    const char* key;
+    json value;
+    const char* expect;
+  } cases[] = {
+      {"threads", "4", "shares[0].threads: expected a non-negative integer"},
+      {"threads", -1, "shares[0].threads: expected a non-negative integer"},
+      {"threads", 0, "shares[0].threads: 1-"},
+      {"threads", 1e10, "shares[0].threads"},
+      {"read_only", 1, "shares[0].read_only: expected true or false"},
+      {"name", 7, "shares[0].name: expected a string"},
+      {"mount", nullptr, "shares[0].mount: expected a string"},
+      {"max_pages", 0, "shares[0].max_pages: 1-"},
+  };
+  for (const Case& c : cases) {
+    json doc = TwoShares();
+    doc["shares"][0][c.key] = c.value;
+    EXPECT_NE(ErrorOf(doc).find(c.expect), std::string::npos) << c.key << ": " << ErrorOf(doc);
+  }
+  EXPECT_NE(ErrorOf(json::array()).find("expected a JSON object"), std::string::npos);
+  EXPECT_NE(ErrorOf(json{{"shares", 3}}).find("config.shares"), std::string::npos);
+  EXPECT_NE(ErrorOf(json{{"shares", json::array()}}).find("no shares"), std::string::npos);
+  EXPECT_NE(ErrorOf(json{{"shares", {1}}}).find("shares[0]: expected an object"),
+            std::string::npos);
+}
+
+TEST(FsdConfig, BadValuesRefused) {
+  struct Case {
+    const char* key;
+    json value;
+    const char* expect;
+  } cases[] = {
+      {"transport", "vhost-user", "'vhost-user' is not built yet"},
+      {"transport", "nbd", "'nbd' is unknown (known: fuse)"},
+      {"mount", "mnt/x", "must be an absolute path"},
+      {"backend", "ftp://x/y", "unknown backend 'ftp'"},
+      {"backend", "local:relative", "absolute"},
+      {"name", "a b", "only letters"},
+      {"name", "", "1-64 characters"},
+  };
+  for (const Case& c : cases) {
+    json doc = TwoShares();
+    doc["shares"][0][c.key] = c.value;
+    EXPECT_NE(ErrorOf(doc).find(c.expect), std::string::npos) << c.key << ": " << ErrorOf(doc);
+  }
+  json no_name = TwoShares();
+  no_name["shares"][0].erase("name");
+  EXPECT_NE(ErrorOf(no_name).find("shares[0].name: required"), std::string::npos);
+  json no_backend = TwoShares();
+  no_backend["shares"][0].erase("backend");
+  EXPECT_NE(ErrorOf(no_backend).find("backend URL is required"), std::string::npos);
+}
+
+TEST(FsdConfig, FileLoading) {
+  std::string path = ::testing::TempDir() + "fsd_config_test.json";
+  { std::ofstream(path) << TwoShares().dump(); }
+  auto good = LoadFsdConfigFile(path);
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  EXPECT_EQ(good->shares.size(), 2u);
+  { std::ofstream(path) << "{\"shares\": ["; }
+  auto bad = LoadFsdConfigFile(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("not valid JSON"), std::string::npos);
+  std::remove(path.c_str());
+  auto missing = LoadFsdConfigFile(path);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("cannot be read"), std::string::npos);
+}
+
+TEST(FsdConfig, DefaultShareName) {
+  EXPECT_EQ(DefaultShareName("/mnt/scratch"), "scratch");
+  EXPECT_EQ(DefaultShareName("/mnt/scratch/"), "scratch");
+  EXPECT_EQ(DefaultShareName("/"), "root");
+}
+
+}  // namespace
+}  // namespace dpustor::fs::fsd
