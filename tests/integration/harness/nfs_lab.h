@@ -23,8 +23,8 @@ bool EnterPrivateNamespaces(std::string* error);
 class NfsLab {
  public:
   struct Options {
-    std::string export_dir;      // FSAL_VFS export of this directory, or
-    std::string ceph_conf;       // FSAL_CEPH export of CephFS "cephfs" as client.admin
+    std::string export_dir;  // FSAL_VFS export of this directory, or
+    std::string ceph_conf;   // FSAL_CEPH export of CephFS "cephfs" as client.admin
     std::string ceph_keyring;
     std::string export_path = "/export";  // the NFS path clients mount
   };
@@ -36,6 +36,8 @@ class NfsLab {
   bool Start(const Options& options, std::chrono::seconds timeout, std::string* error);
   void Stop();
 
+  // Ganesha's PID (-1 when not running), for tests that freeze it (SIGSTOP) or crash it.
+  pid_t ganesha_pid() const { return ganesha_.pid(); }
   int nfs_port() const { return nfs_port_; }
   int mount_port() const { return mount_port_; }
   // nfs://127.0.0.1/export?version=3&nfsport=N&mountport=M (explicit ports: no portmapper
