@@ -15,7 +15,9 @@ std::string SourcePath(const std::string& relative) {
 }
 
 bool CephLab::Start(std::chrono::seconds timeout, std::string* error) {
-  script_ = ChildProcess({"bash", SourcePath("scripts/lab/ceph.sh"), dir_}, dir_ + ".log");
+  std::vector<std::string> argv = {"bash", SourcePath("scripts/lab/ceph.sh"), dir_};
+  if (cephfs_) argv.push_back("--cephfs");
+  script_ = ChildProcess(argv, dir_ + ".log");
   bool ready = WaitFor(
       [&] { return std::filesystem::exists(dir_ + "/ready") || !script_.running(); }, timeout);
   if (!ready || !std::filesystem::exists(dir_ + "/ready")) {

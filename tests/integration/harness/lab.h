@@ -21,10 +21,15 @@ std::string SourcePath(const std::string& relative);
 
 class CephLab {
  public:
-  explicit CephLab(const std::string& dir) : dir_(dir) {}
+  // `cephfs`: also run an MDS and create the CephFS volume "cephfs" (ceph.sh --cephfs).
+  explicit CephLab(const std::string& dir, bool cephfs = false) : dir_(dir), cephfs_(cephfs) {}
+  // The script needs its long grace to stop its daemons; a short one would orphan them.
+  ~CephLab() { Stop(); }
   // Starts the cluster and waits until it is healthy; false (with the log) on failure.
   bool Start(std::chrono::seconds timeout, std::string* error);
-  void Stop() { script_.Stop(std::chrono::seconds(30)); }
+  void Stop() {
+    if (script_.pid() > 0) script_.Stop(std::chrono::seconds(30));
+  }
 
   const std::string& conf() const { return env_.at("CEPH_CONF"); }
   const std::string& keyring() const { return env_.at("CEPH_KEYRING"); }
@@ -36,6 +41,7 @@ class CephLab {
 
  private:
   std::string dir_;
+  bool cephfs_ = false;
   ChildProcess script_;
   std::map<std::string, std::string> env_;
 };

@@ -86,6 +86,9 @@ void Connection::Call(const CompletionPtr& completion, Issue issue, Done done) {
 }
 
 void Connection::Start(const CompletionPtr& completion, Issue issue, Done done) {
+  if (!on_loop_thread()) {  // libnfs contexts belong to the loop thread
+    return Call(completion, std::move(issue), std::move(done));
+  }
   if (completion->done()) return;
   Op* op = new Op;
   op->conn = this;
