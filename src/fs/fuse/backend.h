@@ -32,6 +32,7 @@ struct Capabilities {
   bool async_read = true;
   bool export_support = false;  // lookups of "." and ".." by node id work (NFS re-export)
   bool handle_killpriv = false;
+  bool atomic_o_trunc = true;    // open() honours O_TRUNC (else the kernel truncates by SETATTR)
   uint32_t max_write = 1 << 20;  // largest write payload the backend accepts
 };
 

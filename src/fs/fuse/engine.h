@@ -3,7 +3,8 @@
 // a DPU's emulated virtio-fs queues) hands it requests in the shape a virtqueue delivers.
 //
 // Threading: Process() may be called concurrently from any number of transport threads.
-// Completions run on whichever thread the backend replies from.
+// Completions run on whichever thread the backend replies from. The Engine must outlive
+// every request it accepted (a transport drains its queues before destroying it).
 #pragma once
 
 #include <sys/uio.h>

@@ -1,7 +1,15 @@
 // The engine's Request: one FUSE request in flight, from Engine::Process until its reply
 // is written into the transport's device-writable buffers and the Completion has run.
-// Owned by the engine (created in Process, deleted after the reply). The reply methods
-// may run on any thread; the first reply wins (see Finish()).
+//
+// Ownership: the engine's pool (EngineRep) owns every FuseRequest; one is taken per
+// Process() call and returned when both references are gone: the dispatch's (dropped when
+// the backend's operation call returns) and the reply's (dropped after the Completion).
+// So a backend that replies twice from inside its operation call reaches a live object
+// whose first reply already won; the second is logged and ignored. Pooled objects are only
+// freed with the engine.
+//
+// Threading: the reply methods may run on any thread, concurrently with INTERRUPT setting
+// the flag; the first reply wins (Claim()).
 #pragma once
 
 #include <linux/fuse.h>
@@ -11,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "fs/fuse/request.h"
@@ -22,8 +31,13 @@ struct EngineRep;
 
 class FuseRequest final : public Request {
  public:
-  FuseRequest(EngineRep* engine, const fuse_in_header& in, std::span<const iovec> out,
-              Completion* done);
+  explicit FuseRequest(EngineRep* engine) : engine_(engine) {}
+
+  // Makes a pooled object the request described by `in`, holding two references.
+  void Start(const fuse_in_header& in, std::span<const iovec> out, Completion* done,
+             std::chrono::steady_clock::time_point start);
+  // Drops one reference; the last one returns the object to the engine's pool.
+  void Unref();
 
   const Caller& caller() const override { return caller_; }
   uint64_t unique() const override { return unique_; }
@@ -51,43 +65,83 @@ class FuseRequest final : public Request {
   void ReplyDir() override;
 
   // Set by the engine before dispatch: the largest payload the reply may carry (read
-  // size, readdir size, xattr size), already clamped to the out buffers.
+  // size, readdir size, xattr size), clamped to the out buffers.
   void set_reply_limit(size_t n) { reply_limit_ = std::min(n, reply_room()); }
+  // getxattr/listxattr with size 0: the reply is a fuse_getxattr_out, not data.
+  void set_size_query() { size_query_ = true; }
   // Bytes the out buffers can hold after the fuse_out_header.
   size_t reply_room() const {
     return out_capacity_ > sizeof(fuse_out_header) ? out_capacity_ - sizeof(fuse_out_header) : 0;
   }
-  // Storage for arguments gathered from scattered buffers; lives as long as the request.
-  std::vector<char>& scratch() { return scratch_; }
-  // The write payload as iovecs into the transport's buffers.
-  std::vector<iovec>& payload() { return payload_; }
+  // Storage for `n` argument bytes gathered from scattered buffers; valid until the
+  // request ends. Small blocks stay inline, larger ones use a buffer kept across reuse.
+  char* Scratch(size_t n);
+  // The write payload as iovecs into the transport's buffers; room for `max` entries.
+  iovec* PayloadSlots(size_t max);
+  void set_payload_count(size_t n) { payload_count_ = n; }
+  std::span<const iovec> payload() const { return {payload_, payload_count_}; }
 
   // Ends the request without a reply (FORGET and friends).
   void FinishNoReply();
 
- private:
-  // Writes header + `body` bytes already placed at offset 16 and completes.
-  void Finish(int err, size_t body_len);
-  bool Claim();  // true for the first reply only
-  size_t Put(size_t off, const void* p, size_t n);
+  // The engine pool this object returns to: the one of the thread that created it, so
+  // requests replied on backend threads flow back to the transport thread that takes them.
+  size_t pool = 0;
+  // Interrupt registry links (guarded by the engine's shard lock).
+  FuseRequest* prev = nullptr;
+  FuseRequest* next = nullptr;
+  bool tracked = false;
 
-  EngineRep* engine_;
-  Caller caller_;
-  uint64_t unique_;
-  uint32_t opcode_;
+ private:
+  static constexpr size_t kInlineIov = 8;
+  static constexpr size_t kInlineScratch = 1024;
+
+  enum class Kind {
+    kOk,
+    kEntry,
+    kCreate,
+    kAttr,
+    kOpen,
+    kWrite,
+    kReadlink,
+    kStatfs,
+    kXattrSize,
+    kLock,
+    kLseek,
+    kData,
+    kDir,
+    kDirPlus
+  };
+  // True if a reply of `kind` answers this opcode; logs the misuse once otherwise.
+  bool Allowed(Kind kind);
+  bool Claim();  // true for the first reply only
+  // Writes the header (+ `body_len` bytes already placed after it) and completes.
+  void Finish(int err, size_t body_len);
+  void Put(size_t off, const void* p, size_t n);
+
+  EngineRep* const engine_;
+  std::atomic<int> refs_{0};
   std::atomic<bool> interrupted_{false};
   std::atomic<bool> replied_{false};
-  Completion* done_;
+  Caller caller_;
+  uint64_t unique_ = 0;
+  uint32_t opcode_ = 0;
+  bool size_query_ = false;
+  bool dir_refused_ = false;  // an Add* call was a misuse: the dir reply becomes EIO
+  Completion* done_ = nullptr;
   std::chrono::steady_clock::time_point start_;
-  iovec out_inline_[4];
-  std::vector<iovec> out_heap_;
-  std::span<const iovec> out_;
   size_t out_capacity_ = 0;
   size_t reply_limit_ = 0;
   size_t dir_used_ = 0;
-  std::vector<char> scratch_;
-  std::vector<iovec> payload_;
-  std::vector<iovec> data_iov_;
+  std::span<const iovec> out_;
+  iovec out_inline_[kInlineIov];
+  iovec data_inline_[kInlineIov];
+  iovec payload_inline_[kInlineIov];
+  iovec* payload_ = payload_inline_;
+  size_t payload_count_ = 0;
+  std::vector<iovec> out_heap_, data_heap_, payload_heap_;
+  alignas(8) char scratch_inline_[kInlineScratch];
+  std::vector<char> scratch_heap_;
 };
 
 }  // namespace dpustor::fs

@@ -4,7 +4,9 @@
 // thread, at any later time (requests complete out of order). After the Reply* call the
 // Request and every span it handed out (names, write payload, data buffers) are gone.
 // Which Reply* call is valid is written beside each operation in backend.h; a wrong one
-// is answered to the kernel as EIO, never as a malformed reply.
+// is answered to the kernel as EIO, never as a malformed reply. A second Reply* made
+// before the operation call returns is logged and ignored; one made later touches a
+// Request that no longer exists.
 #pragma once
 
 #include <linux/fuse.h>
@@ -78,6 +80,9 @@ class Request {
 
   // readdir / readdirplus: append entries, then ReplyDir(). Add* returns false when the
   // next entry does not fit in the size the kernel asked for; that entry was not added.
+  // A name the kernel would refuse (empty, over 255 bytes, with '/' or NUL) is skipped by
+  // AddDirEntry (returns true) and refused by AddDirEntryPlus (returns false). In a
+  // readdirplus reply AddDirEntry adds a listing-only entry (no attributes, no lookup).
   // `next_offset` is the cookie the kernel passes back to continue after this entry.
   virtual bool AddDirEntry(std::string_view name, uint64_t ino, uint32_t type,
                            uint64_t next_offset) = 0;

@@ -72,4 +72,33 @@ inline size_t SliceIovecs(std::span<const iovec> iov, size_t off, size_t len, io
   return used;
 }
 
+// Reads a list of iovecs front to back without rescanning it (BATCH_FORGET's entries).
+class IovReader {
+ public:
+  IovReader(std::span<const iovec> iov, size_t off) : iov_(iov) {
+    while (i_ < iov_.size() && off >= iov_[i_].iov_len) off -= iov_[i_++].iov_len;
+    at_ = off;
+  }
+  // Copies up to `len` bytes into `dst`; returns the count (short at the end).
+  size_t Read(void* dst, size_t len) {
+    size_t done = 0;
+    while (done < len && i_ < iov_.size()) {
+      size_t n = std::min(iov_[i_].iov_len - at_, len - done);
+      if (n) {
+        std::memcpy(static_cast<char*>(dst) + done,
+                    static_cast<const char*>(iov_[i_].iov_base) + at_, n);
+      }
+      done += n;
+      at_ += n;
+      if (at_ == iov_[i_].iov_len) ++i_, at_ = 0;
+    }
+    return done;
+  }
+
+ private:
+  std::span<const iovec> iov_;
+  size_t i_ = 0;
+  size_t at_ = 0;
+};
+
 }  // namespace dpustor::fs
