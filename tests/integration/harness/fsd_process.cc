@@ -14,26 +14,12 @@
 #include <thread>
 
 #include "common/rpc_client.h"
+#include "fs/transport/devfuse/fuse_mount.h"
 #include "harness/lab.h"
 
 namespace dpustor::testing {
 
 namespace {
-
-// Mount points in /proc/self/mountinfo escape space, tab, newline and backslash as \ooo.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3') {
-      out.push_back(
-          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
 
 // The absolute form of `dir` without touching `dir` itself (a hung FUSE mount would block
 // a stat() on it): only its parent is resolved.
@@ -83,7 +69,7 @@ bool IsFuseMount(const std::string& dir) {
     std::istringstream fields(line);
     std::string id, parent, dev, root, mount_point;
     fields >> id >> parent >> dev >> root >> mount_point;
-    if (Unescape(mount_point) != target) continue;
+    if (fs::devfuse::UnescapeMountinfo(mount_point) != target) continue;
     size_t dash = line.find(" - ");
     // The newest mount on a point hides the older ones; the last line wins.
     mounted = dash != std::string::npos && line.compare(dash + 3, 4, "fuse") == 0;

@@ -92,21 +92,6 @@ int ReceiveFd(int sock) {
 }
 
 // Mount points in /proc/self/mountinfo escape space, tab, newline and backslash as \ooo.
-std::string UnescapeMountinfo(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    bool octal = s[i] == '\\' && i + 3 < s.size();
-    for (size_t k = 1; octal && k <= 3; ++k) octal = s[i + k] >= '0' && s[i + k] <= '7';
-    if (octal) {
-      out.push_back(
-          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
 
 // The device minor of the newest fuse mount at `dir`: the fusectl connection number.
 uint32_t ConnectionId(const std::string& dir) {
@@ -177,6 +162,22 @@ Result<int> MountWithFusermount(const FuseMountOptions& o, const std::string& di
 }
 
 }  // namespace
+
+std::string UnescapeMountinfo(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool octal = s[i] == '\\' && i + 3 < s.size();
+    for (size_t k = 1; octal && k <= 3; ++k) octal = s[i + k] >= '0' && s[i + k] <= '7';
+    if (octal) {
+      out.push_back(
+          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
 
 std::string KernelMountOptions(const FuseMountOptions& options, int fd, uint32_t uid,
                                uint32_t gid) {

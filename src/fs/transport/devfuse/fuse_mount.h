@@ -55,4 +55,8 @@ class FuseMount {
 // The mount options string mount(2) gets for a session on `fd` (exposed for tests).
 std::string KernelMountOptions(const FuseMountOptions& options, int fd, uint32_t uid, uint32_t gid);
 
+// A path as /proc/self/mountinfo writes it, with \ooo escapes (space, tab, newline,
+// backslash) decoded.
+std::string UnescapeMountinfo(const std::string& s);
+
 }  // namespace dpustor::fs::devfuse
