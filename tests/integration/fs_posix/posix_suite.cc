@@ -1503,7 +1503,6 @@ void Symlinks(const Context& ctx, const std::string& dir) {
 }
 
 void RenameFileOverFile(const Context& ctx, const std::string& dir) {
-  (void)ctx;
   const std::string a = Path(dir, "a"), b = Path(dir, "b");
   ASSERT_NO_FATAL_FAILURE(WriteFile(a, "new contents"));
   ASSERT_NO_FATAL_FAILURE(WriteFile(b, "old contents, longer"));
@@ -1553,8 +1552,13 @@ void RenameFileOverFile(const Context& ctx, const std::string& dir) {
   reader.join();
   EXPECT_EQ(missing.load(), 0) << "the name was missing during a replace";
   EXPECT_EQ(mixed.load(), 0) << "a reader saw a partial or mixed file";
-  EXPECT_EQ(failed.load(), 0) << "reading a file opened just before it was replaced failed: "
-                              << ErrnoName(first_errno);
+  if (Supported(ctx, ctx.caps.open_racing_replace, "reading a file opened during its replace")) {
+    EXPECT_EQ(failed.load(), 0) << "reading a file opened just before it was replaced failed: "
+                                << ErrnoName(first_errno);
+  } else if (failed.load() != 0) {
+    std::cout << "[   NOTE   ] " << ctx.setup << ": " << failed.load() << " reads failed with "
+              << ErrnoName(first_errno) << "\n";
+  }
   EXPECT_EQ(ReadFile(target), std::string(4096, '0'));
 }
 
@@ -1782,7 +1786,7 @@ void HundredThousandFiles(const Context& ctx, const std::string& dir) {
   // Each thread a stride of the names; failures are counted, the first one kept. A phase
   // that overruns its budget stops early and fails with the rate it reached, so a slow
   // setup reports numbers instead of running into the CTest timeout.
-  constexpr auto kBudget = std::chrono::seconds(120);
+  constexpr auto kBudget = std::chrono::seconds(300);
   auto parallel = [&](const char* what, const std::function<int(int)>& op) {
     std::atomic<int> failures{0}, done{0};
     std::atomic<int> first_errno{0};

@@ -26,15 +26,16 @@ inline Capability Unsupported(std::string why) {
 }
 
 struct Capabilities {
-  Capability xattr;             // user.* xattrs (else every xattr call fails EOPNOTSUPP)
-  Capability fallocate;         // fallocate mode 0 and KEEP_SIZE
-  Capability punch_hole;        // FALLOC_FL_PUNCH_HOLE
-  Capability seek_holes;        // SEEK_DATA/SEEK_HOLE find real holes (else all is data)
-  Capability sparse_blocks;     // st_blocks of a sparse file counts written blocks only
-  Capability rename_noreplace;  // renameat2 RENAME_NOREPLACE (else EINVAL)
-  Capability rename_exchange;   // renameat2 RENAME_EXCHANGE (else EINVAL)
-  Capability char_device;       // mknod S_IFCHR as root (else EPERM or EOPNOTSUPP)
-  Capability nanoseconds;       // timestamps keep nanoseconds (else whole seconds)
+  Capability xattr;                // user.* xattrs (else every xattr call fails EOPNOTSUPP)
+  Capability fallocate;            // fallocate mode 0 and KEEP_SIZE
+  Capability punch_hole;           // FALLOC_FL_PUNCH_HOLE
+  Capability seek_holes;           // SEEK_DATA/SEEK_HOLE find real holes (else all is data)
+  Capability sparse_blocks;        // st_blocks of a sparse file counts written blocks only
+  Capability rename_noreplace;     // renameat2 RENAME_NOREPLACE (else EINVAL)
+  Capability rename_exchange;      // renameat2 RENAME_EXCHANGE (else EINVAL)
+  Capability char_device;          // mknod S_IFCHR as root (else EPERM or EOPNOTSUPP)
+  Capability nanoseconds;          // timestamps keep nanoseconds (else whole seconds)
+  Capability open_racing_replace;  // a file opened while a rename replaces it stays readable
 };
 
 struct Context {

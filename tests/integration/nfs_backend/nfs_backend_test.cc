@@ -385,6 +385,120 @@ TEST_F(NfsBackendTest, NamespaceOperations) {
   EXPECT_EQ(caps.max_write, b().max_write());
 }
 
+// Names listed by readdir in directory `ino` (without "." and "..").
+std::set<std::string> ListNames(NfsBackend& b, uint64_t ino) {
+  auto od = Call([&](Request* q) { b.Opendir(q, ino, {}); });
+  EXPECT_EQ(od->kind, Kind::kOpen);
+  FileInfo fi;
+  fi.fh = od->open.fh;
+  std::set<std::string> names;
+  uint64_t off = 0;
+  while (true) {
+    auto r = Call([&](Request* q) { b.Readdir(q, ino, 4096, off, false, fi); }, kRoot, 4096);
+    EXPECT_EQ(r->kind, Kind::kDir) << r->error;
+    if (r->kind != Kind::kDir || r->dir.empty()) break;
+    for (const auto& item : r->dir) {
+      names.insert(item.name);
+      off = item.next_offset;
+    }
+  }
+  Call([&](Request* q) { b.Releasedir(q, ino, fi); });
+  names.erase(".");
+  names.erase("..");
+  return names;
+}
+
+// Host-side names in `dir` that start with the hidden prefix of unlinked open files.
+std::vector<std::string> HiddenOnHost(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::string n = e.path().filename().string();
+    if (n.starts_with(".dpustor-silly-")) out.push_back(n);
+  }
+  return out;
+}
+
+TEST_F(NfsBackendTest, UnlinkedOpenFileKeepsWorkingUntilRelease) {
+  auto d = Call([&](Request* q) { b().Mkdir(q, FUSE_ROOT_ID, "silly", 0755); });
+  ASSERT_EQ(d->kind, Kind::kEntry) << d->error;
+  uint64_t dir = d->entry.nodeid;
+  auto [e, fh] = Create(dir, "victim", 0644);
+  ASSERT_EQ(WriteAt(e.nodeid, fh, "still here", 0), 10);
+
+  EXPECT_EQ(Call([&](Request* q) { b().Unlink(q, dir, "victim"); })->error, 0);
+  EXPECT_FALSE(std::filesystem::exists(Host("silly/victim")));
+  auto gone = Call([&](Request* q) { b().Lookup(q, dir, "victim"); });
+  EXPECT_EQ(gone->error, ENOENT);
+  EXPECT_EQ(ListNames(b(), dir), std::set<std::string>{});  // the hidden name is not listed
+  EXPECT_EQ(HiddenOnHost(Host("silly")).size(), 1u);
+
+  // The open handle keeps working: getattr, read, write.
+  auto g = Call([&](Request* q) { b().Getattr(q, e.nodeid, nullptr); });
+  ASSERT_EQ(g->kind, Kind::kAttr) << g->error;
+  EXPECT_EQ(g->attr.st_size, 10);
+  EXPECT_EQ(ReadAt(e.nodeid, 100, 0), "still here");
+  EXPECT_EQ(WriteAt(e.nodeid, fh, "!", 10), 1);
+  EXPECT_EQ(ReadAt(e.nodeid, 100, 0), "still here!");
+
+  // A second open of the same file: the first release leaves it, the last removes it.
+  FileInfo ofi;
+  ofi.flags = O_RDONLY;
+  auto o = Call([&](Request* q) { b().Open(q, e.nodeid, ofi); });
+  ASSERT_EQ(o->kind, Kind::kOpen) << o->error;
+  EXPECT_EQ(Release(e.nodeid, fh), 0);
+  EXPECT_EQ(HiddenOnHost(Host("silly")).size(), 1u);
+  EXPECT_EQ(ReadAt(e.nodeid, 100, 0), "still here!");
+  EXPECT_EQ(Release(e.nodeid, o->open.fh), 0);
+  EXPECT_TRUE(HiddenOnHost(Host("silly")).empty());
+  EXPECT_TRUE(std::filesystem::is_empty(Host("silly")));
+
+  // Nothing open: a plain unlink, no hidden name.
+  auto [e2, fh2] = Create(dir, "closed", 0644);
+  EXPECT_EQ(Release(e2.nodeid, fh2), 0);
+  EXPECT_EQ(Call([&](Request* q) { b().Unlink(q, dir, "closed"); })->error, 0);
+  EXPECT_TRUE(std::filesystem::is_empty(Host("silly")));
+  EXPECT_EQ(Call([&](Request* q) { b().Unlink(q, dir, "closed"); })->error, ENOENT);
+  EXPECT_EQ(Call([&](Request* q) { b().Rmdir(q, FUSE_ROOT_ID, "silly"); })->error, 0);
+}
+
+TEST_F(NfsBackendTest, RenameOverOpenFileKeepsOldContentReadable) {
+  auto [old_e, old_fh] = Create(FUSE_ROOT_ID, "target", 0644);
+  ASSERT_EQ(WriteAt(old_e.nodeid, old_fh, "old content", 0), 11);
+  auto [new_e, new_fh] = Create(FUSE_ROOT_ID, "incoming", 0644);
+  ASSERT_EQ(WriteAt(new_e.nodeid, new_fh, "new", 0), 3);
+  EXPECT_EQ(Release(new_e.nodeid, new_fh), 0);
+
+  EXPECT_EQ(Call([&](Request* q) {
+              b().Rename(q, FUSE_ROOT_ID, "incoming", FUSE_ROOT_ID, "target", 0);
+            })->error,
+            0);
+  EXPECT_EQ(Slurp(Host("target")), "new");
+  EXPECT_FALSE(std::filesystem::exists(Host("incoming")));
+  EXPECT_EQ(Lookup(FUSE_ROOT_ID, "target").nodeid, new_e.nodeid);
+  // The replaced file, still open, reads its old content.
+  EXPECT_EQ(ReadAt(old_e.nodeid, 100, 0), "old content");
+  auto names = ListNames(b(), FUSE_ROOT_ID);
+  for (const auto& n : names) EXPECT_FALSE(n.starts_with(".dpustor-silly-")) << n;
+  EXPECT_EQ(HiddenOnHost(export_dir_->path()).size(), 1u);
+  EXPECT_EQ(Release(old_e.nodeid, old_fh), 0);
+  EXPECT_TRUE(HiddenOnHost(export_dir_->path()).empty());
+  EXPECT_EQ(Call([&](Request* q) { b().Unlink(q, FUSE_ROOT_ID, "target"); })->error, 0);
+}
+
+TEST_F(NfsBackendTest, OverlongSymlinkTargetIsNameTooLong) {
+  std::string target(4000, 'x');
+  auto s = Call([&](Request* q) { b().Symlink(q, target, FUSE_ROOT_ID, "long-link"); });
+  EXPECT_EQ(s->kind, Kind::kError);
+  EXPECT_EQ(s->error, ENAMETOOLONG);
+  EXPECT_FALSE(std::filesystem::exists(Host("long-link")));
+  // The backend still serves requests afterwards, and a 1024-byte target is fine.
+  std::string ok(1024, 'y');
+  auto s2 = Call([&](Request* q) { b().Symlink(q, ok, FUSE_ROOT_ID, "ok-link"); });
+  ASSERT_EQ(s2->kind, Kind::kEntry) << s2->error;
+  EXPECT_EQ(std::filesystem::read_symlink(Host("ok-link")).string(), ok);
+  EXPECT_EQ(Call([&](Request* q) { b().Unlink(q, FUSE_ROOT_ID, "ok-link"); })->error, 0);
+}
+
 TEST_F(NfsBackendTest, CallerCredentialsReachTheServer) {
   // Created as uid 1234: owned by 1234 on the server.
   auto [e, fh] = Create(FUSE_ROOT_ID, "users-file", 0644, kUser);

@@ -17,8 +17,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <functional>
+#include <string_view>
 
 #include "common/json_rpc.h"
 #include "fs/backend/nfs/nfs_connection.h"
@@ -34,6 +36,13 @@ namespace {
 
 constexpr uint32_t kReaddirDirCount = 32 * 1024;  // bytes of names+cookies per READDIRPLUS
 constexpr uint32_t kReaddirMaxCount = 64 * 1024;  // bytes of the whole READDIRPLUS reply
+// Names of files unlinked while open here (see nfs_backend.h); readdir leaves them out.
+constexpr std::string_view kSillyPrefix = ".dpustor-silly-";
+// The longest symlink target this client can send. RFC 1813 sets no limit on nfspath3, but
+// libnfs 4.0 encodes it with a 1024-byte bound (its NFS_MAXPATHLEN) and fails a longer one
+// before anything is sent, which would surface as EIO; NFS-Ganesha has the same limit. The
+// honest answer is the one the kernel gives for a too long path: ENAMETOOLONG.
+constexpr size_t kMaxSymlinkTarget = 1024;
 
 // A handle as libnfs wants it; `fh` must outlive the call that encodes it.
 nfs_fh3 Fh(const std::string& fh) {
@@ -375,6 +384,11 @@ Capabilities NfsBackend::Init() {
 
 void NfsBackend::Destroy() {
   table_->Clear();
+  {
+    std::lock_guard lock(open_mu_);
+    open_.clear();
+    open_count_.store(0);
+  }
   std::lock_guard lock(handles_mu_);
   files_.clear();
   dirs_.clear();
@@ -455,12 +469,24 @@ class NfsBackend::Ops {
     return [](Request* r, const Entry& e) { r->ReplyEntry(e); };
   }
 
+  // A silly-renamed file was unlinked as far as the application knows: its hidden names do
+  // not count as links (fstat of an open, unlinked file shows nlink 0, as on a local fs).
+  static void DropHiddenLinks(NfsBackend* b, const std::string& fh, struct stat& st) {
+    if (b->open_count_.load(std::memory_order_relaxed) == 0) return;
+    std::lock_guard lock(b->open_mu_);
+    auto it = b->open_.find(fh);
+    if (it == b->open_.end()) return;
+    nlink_t hidden = static_cast<nlink_t>(it->second.hidden.size());
+    st.st_nlink = st.st_nlink > hidden ? st.st_nlink - hidden : 0;
+  }
+
   // Replies the attributes from `attr`, or GETATTRs them when the server left them out.
   static void FinishAttr(NfsBackend* b, Connection* conn, const CompletionPtr& c, std::string fh,
                          const post_op_attr* attr) {
     double timeout = b->options_.attr_timeout;
     if (attr != nullptr && attr->attributes_follow) {
       struct stat st = nfs::FattrToStat(attr->post_op_attr_u.attributes);
+      DropHiddenLinks(b, fh, st);
       c->Finish([&](Request* r) { r->ReplyAttr(st, timeout); });
       return;
     }
@@ -471,28 +497,27 @@ class NfsBackend::Ops {
           args.object = Fh(fh);
           return rpc_nfs3_getattr_async(rpc, cb, &args, d);
         },
-        [c, timeout](void* data) {
+        [b, c, fh, timeout](void* data) {
           auto* res = static_cast<GETATTR3res*>(data);
           if (res->status != NFS3_OK) return c->Fail(nfs::StatusToErrno(res->status));
           struct stat st = nfs::FattrToStat(res->GETATTR3res_u.resok.obj_attributes);
+          DropHiddenLinks(b, fh, st);
           c->Finish([&](Request* r) { r->ReplyAttr(st, timeout); });
         });
   }
 
   // COMMITs the file's unstable writes (if any) and replies Ok, or EIO when the server lost
   // some of them (its write verifier changed). `always`: commit even when nothing is dirty.
+  // `finish`, when set, gets the errno (0: Ok) and replies instead.
   static void Commit(NfsBackend* b, const CompletionPtr& c, const std::shared_ptr<OpenFile>& f,
-                     NodePtr node, bool always, std::function<void()> after = {}) {
+                     NodePtr node, bool always, std::function<void(int)> finish = {}) {
+    if (!finish) finish = [c](int err) { c->Fail(err); };  // 0: Ok
     bool dirty = false;
     if (f) {
       std::lock_guard lock(f->mu);
       dirty = f->dirty;
     }
-    if (!dirty && !always) {
-      if (after) after();
-      c->Finish([](Request* r) { r->ReplyOk(); });
-      return;
-    }
+    if (!dirty && !always) return finish(0);
     b->NextConnection().Call(
         c,
         [fh = node->fh](rpc_context* rpc, rpc_cb cb, void* d) {
@@ -500,9 +525,9 @@ class NfsBackend::Ops {
           args.file = Fh(fh);
           return rpc_nfs3_commit_async(rpc, cb, &args, d);
         },
-        [c, f, after](void* data) {
+        [f, finish](void* data) {
           auto* res = static_cast<COMMIT3res*>(data);
-          if (res->status != NFS3_OK) return c->Fail(nfs::StatusToErrno(res->status));
+          if (res->status != NFS3_OK) return finish(nfs::StatusToErrno(res->status));
           int err = 0;
           if (f) {
             std::lock_guard lock(f->mu);
@@ -515,8 +540,126 @@ class NfsBackend::Ops {
             f->dirty = false;
             f->verf_changed = false;
           }
-          if (after) after();
-          c->Fail(err);  // 0: Ok
+          finish(err);
+        });
+  }
+
+  // ---- silly rename (see nfs_backend.h) ----
+
+  // One more open of the file with handle `fh`.
+  static void AddOpen(NfsBackend* b, const std::string& fh) {
+    std::lock_guard lock(b->open_mu_);
+    ++b->open_[fh].opens;
+    b->open_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // An open counted from the moment it is asked for, so a rename or unlink racing with the
+  // open hides the file instead of removing it. Dropped again unless the open succeeds
+  // (`kept`), also when the RPC never answers (the closures holding it are destroyed).
+  struct OpenReservation {
+    OpenReservation(NfsBackend* backend, std::string handle) : b(backend), fh(std::move(handle)) {
+      AddOpen(b, fh);
+    }
+    ~OpenReservation() {
+      if (kept) return;
+      if (!DropOpen(b, fh).empty()) {
+        spdlog::warn("nfs: an open failed after its file was hidden; the hidden name stays");
+      }
+    }
+    NfsBackend* b;
+    std::string fh;
+    bool kept = false;
+  };
+
+  // One open fewer; when it was the last, the hidden names now due for removal.
+  static std::vector<Silly> DropOpen(NfsBackend* b, const std::string& fh) {
+    std::lock_guard lock(b->open_mu_);
+    auto it = b->open_.find(fh);
+    if (it == b->open_.end()) return {};
+    b->open_count_.fetch_sub(1, std::memory_order_relaxed);
+    if (--it->second.opens > 0) return {};
+    std::vector<Silly> hidden = std::move(it->second.hidden);
+    b->open_.erase(it);
+    return hidden;
+  }
+
+  // REMOVEs `hidden` one after the other, then runs `then` (a failed REMOVE is logged: the
+  // file is closed already, a leftover hidden name is all that remains of it).
+  static void RemoveHidden(NfsBackend* b, const CompletionPtr& c, std::vector<Silly> hidden,
+                           std::function<void()> then) {
+    if (hidden.empty()) return then();
+    Silly s = std::move(hidden.back());
+    hidden.pop_back();
+    b->NextConnection().Start(
+        c,
+        [s](rpc_context* rpc, rpc_cb cb, void* d) {
+          REMOVE3args args{};
+          args.object = DirOp(s.dir_fh, s.name);
+          return rpc_nfs3_remove_async(rpc, cb, &args, d);
+        },
+        [b, c, s, hidden = std::move(hidden), then = std::move(then)](void* data) mutable {
+          int status = static_cast<REMOVE3res*>(data)->status;
+          if (status != NFS3_OK) {
+            spdlog::warn("nfs: cannot remove {} of a closed unlinked file: {}", s.name,
+                         std::strerror(nfs::StatusToErrno(status)));
+          }
+          RemoveHidden(b, c, std::move(hidden), std::move(then));
+        });
+  }
+
+  // When `name` in `dir_fh` is a regular file open here, renames it to a hidden name that
+  // its last release removes; then `then(hidden, err)`. Names that do not resolve are left
+  // alone (hidden false): the operation that follows reports them.
+  static void HideIfOpen(NfsBackend* b, const CompletionPtr& c, const std::string& dir_fh,
+                         const std::string& name, std::function<void(bool, int)> then) {
+    b->NextConnection().Start(
+        c,
+        [dir_fh, name](rpc_context* rpc, rpc_cb cb, void* d) {
+          LOOKUP3args args{};
+          args.what = DirOp(dir_fh, name);
+          return rpc_nfs3_lookup_async(rpc, cb, &args, d);
+        },
+        [b, c, dir_fh, name, then](void* data) {
+          auto* res = static_cast<LOOKUP3res*>(data);
+          if (res->status != NFS3_OK) return then(false, 0);
+          const LOOKUP3resok& ok = res->LOOKUP3res_u.resok;
+          uint64_t fileid = 0;
+          if (ok.obj_attributes.attributes_follow) {
+            const fattr3& a = ok.obj_attributes.post_op_attr_u.attributes;
+            if (a.type != NF3REG) return then(false, 0);
+            fileid = a.fileid;
+          }
+          std::string fh = FhBytes(ok.object);
+          std::string hidden;
+          {
+            std::lock_guard lock(b->open_mu_);
+            auto it = b->open_.find(fh);
+            if (it == b->open_.end()) return then(false, 0);
+            // Held until the RENAME is answered, so a release in between cannot miss the
+            // hidden name.
+            ++it->second.opens;
+            b->open_count_.fetch_add(1, std::memory_order_relaxed);
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%llx-%llx", static_cast<unsigned long long>(fileid),
+                          static_cast<unsigned long long>(b->silly_counter_.fetch_add(1) + 1));
+            hidden = std::string(kSillyPrefix) + buf;
+          }
+          b->NextConnection().Start(
+              c,
+              [dir_fh, name, hidden](rpc_context* rpc, rpc_cb cb, void* d) {
+                RENAME3args args{};
+                args.from = DirOp(dir_fh, name);
+                args.to = DirOp(dir_fh, hidden);
+                return rpc_nfs3_rename_async(rpc, cb, &args, d);
+              },
+              [b, c, dir_fh, fh, hidden, then](void* data) {
+                int err = nfs::StatusToErrno(static_cast<RENAME3res*>(data)->status);
+                if (err == 0) {
+                  std::lock_guard lock(b->open_mu_);
+                  b->open_[fh].hidden.push_back({dir_fh, hidden});
+                }
+                RemoveHidden(b, c, DropOpen(b, fh), [then, err] { then(true, err); });
+              });
         });
   }
 };
@@ -676,6 +819,7 @@ void NfsBackend::Mkdir(Request* r, uint64_t parent, std::string_view name, mode_
 
 void NfsBackend::Symlink(Request* r, std::string_view target, uint64_t parent,
                          std::string_view name) {
+  if (target.size() > kMaxSymlinkTarget) return r->ReplyError(ENAMETOOLONG);
   NodePtr dir = Ops::Need(this, r, parent);
   if (!dir) return;
   auto c = std::make_shared<Completion>(r);
@@ -729,14 +873,22 @@ void NfsBackend::Unlink(Request* r, uint64_t parent, std::string_view name) {
   NodePtr dir = Ops::Need(this, r, parent);
   if (!dir) return;
   auto c = std::make_shared<Completion>(r);
-  NextConnection().Call(
-      c,
-      [fh = dir->fh, n = std::string(name)](rpc_context* rpc, rpc_cb cb, void* d) {
-        REMOVE3args args{};
-        args.object = DirOp(fh, n);
-        return rpc_nfs3_remove_async(rpc, cb, &args, d);
-      },
-      [c](void* data) { c->Fail(nfs::StatusToErrno(static_cast<REMOVE3res*>(data)->status)); });
+  auto remove = [this, c, fh = dir->fh, n = std::string(name)] {
+    NextConnection().Start(
+        c,
+        [fh, n](rpc_context* rpc, rpc_cb cb, void* d) {
+          REMOVE3args args{};
+          args.object = DirOp(fh, n);
+          return rpc_nfs3_remove_async(rpc, cb, &args, d);
+        },
+        [c](void* data) { c->Fail(nfs::StatusToErrno(static_cast<REMOVE3res*>(data)->status)); });
+  };
+  // Nothing open here: nothing to keep alive, one REMOVE.
+  if (open_count_.load(std::memory_order_relaxed) == 0) return remove();
+  Ops::HideIfOpen(this, c, dir->fh, std::string(name), [c, remove](bool hidden, int err) {
+    if (hidden) return c->Fail(err);  // 0: Ok, the name is gone
+    remove();
+  });
 }
 
 void NfsBackend::Rmdir(Request* r, uint64_t parent, std::string_view name) {
@@ -762,16 +914,27 @@ void NfsBackend::Rename(Request* r, uint64_t parent, std::string_view name, uint
   NodePtr to = Ops::Need(this, r, newparent);
   if (!to) return;
   auto c = std::make_shared<Completion>(r);
-  NextConnection().Call(
-      c,
-      [ffh = from->fh, tfh = to->fh, n = std::string(name), nn = std::string(newname)](
-          rpc_context* rpc, rpc_cb cb, void* d) {
-        RENAME3args args{};
-        args.from = DirOp(ffh, n);
-        args.to = DirOp(tfh, nn);
-        return rpc_nfs3_rename_async(rpc, cb, &args, d);
-      },
-      [c](void* data) { c->Fail(nfs::StatusToErrno(static_cast<RENAME3res*>(data)->status)); });
+  std::string n(name);
+  std::string nn(newname);
+  auto rename = [this, c, ffh = from->fh, tfh = to->fh, n, nn] {
+    NextConnection().Start(
+        c,
+        [ffh, tfh, n, nn](rpc_context* rpc, rpc_cb cb, void* d) {
+          RENAME3args args{};
+          args.from = DirOp(ffh, n);
+          args.to = DirOp(tfh, nn);
+          return rpc_nfs3_rename_async(rpc, cb, &args, d);
+        },
+        [c](void* data) { c->Fail(nfs::StatusToErrno(static_cast<RENAME3res*>(data)->status)); });
+  };
+  if (open_count_.load(std::memory_order_relaxed) == 0 || (from->fh == to->fh && n == nn)) {
+    return rename();
+  }
+  // A file open here that the rename would replace is hidden first, so it stays readable.
+  Ops::HideIfOpen(this, c, to->fh, nn, [c, rename](bool hidden, int err) {
+    if (hidden && err != 0) return c->Fail(err);
+    rename();
+  });
 }
 
 void NfsBackend::Open(Request* r, uint64_t ino, const FileInfo& fi) {
@@ -793,9 +956,11 @@ void NfsBackend::Open(Request* r, uint64_t ino, const FileInfo& fi) {
   }
   if (fi.flags & O_APPEND) want = (want & ~ACCESS3_MODIFY) | ACCESS3_EXTEND;
   bool truncate = (fi.flags & O_TRUNC) != 0;
-  auto reply_open = [this, node](Request* req) {
+  auto hold = std::make_shared<Ops::OpenReservation>(this, node->fh);
+  auto reply_open = [this, node, hold](Request* req) {
     auto f = std::make_shared<OpenFile>();
     f->node = node;
+    hold->kept = true;
     OpenInfo oi;
     {
       std::lock_guard lock(handles_mu_);
@@ -854,6 +1019,7 @@ void NfsBackend::Create(Request* r, uint64_t parent, std::string_view name, mode
   Ops::EntryReply reply = [this](Request* req, const Entry& e) {
     auto f = std::make_shared<OpenFile>();
     f->node = table_->Find(e.nodeid);
+    if (f->node) Ops::AddOpen(this, f->node->fh);
     OpenInfo oi;
     {
       std::lock_guard lock(handles_mu_);
@@ -1029,7 +1195,12 @@ void NfsBackend::Release(Request* r, uint64_t ino, const FileInfo& fi) {
   }
   NodePtr node = file ? file->node : table_->Find(ino);
   if (!node) return r->ReplyOk();
-  Ops::Commit(this, std::make_shared<Completion>(r), file, node, false);
+  auto c = std::make_shared<Completion>(r);
+  if (!file) return Ops::Commit(this, c, file, node, false);
+  // The open counts until its data is committed; the last one removes the hidden names.
+  Ops::Commit(this, c, file, node, false, [this, c, fh = node->fh](int err) {
+    Ops::RemoveHidden(this, c, Ops::DropOpen(this, fh), [c, err] { c->Fail(err); });
+  });
 }
 
 void NfsBackend::Fsync(Request* r, uint64_t ino, bool, const FileInfo& fi) {
@@ -1136,6 +1307,11 @@ void NfsBackend::Readdir(Request* r, uint64_t ino, size_t size, uint64_t off, bo
           d->batch_start = off;
           d->cookies.resize(off);
           for (const entryplus3* e = ok.reply.entries; e != nullptr; e = e->nextentry) {
+            if (std::string_view(e->name).starts_with(kSillyPrefix)) {
+              // Left out: the position before it continues after it.
+              if (!d->cookies.empty()) d->cookies.back() = e->cookie;
+              continue;
+            }
             DirHandle::Item item;
             item.name = e->name;
             item.fileid = e->fileid;

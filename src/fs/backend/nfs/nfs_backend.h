@@ -19,6 +19,11 @@
 // entries costs about N/batch RPCs, not N^2/batch. Offsets handed to the kernel are
 // positions in the listing; each position remembers its NFS cookie so seekdir works.
 //
+// Open-then-unlinked files: NFSv3 servers keep no open state, so REMOVE of a file still
+// open here would make its handle stale. As the kernel NFS client does, such a file is
+// renamed to a hidden ".dpustor-silly-*" name in its directory (also when a rename would
+// replace it) and removed after its last release; readdir leaves those names out.
+//
 // Not served, on purpose: extended attributes (NFSv3 has none; ENOSYS so the kernel stops
 // asking and applications see EOPNOTSUPP), POSIX and flock locks (NLM is not used: the
 // kernel keeps locks local to this client), fallocate (EOPNOTSUPP), SEEK_DATA/HOLE and
@@ -154,6 +159,22 @@ class NfsBackend : public Backend {
   uint32_t wtmax_ = 1 << 20;
   uint32_t name_max_ = 255;
   std::atomic<uint64_t> readdirplus_rpcs_{0};
+
+  // Files open here, by handle bytes, for "silly rename": unlinking (or renaming over) a
+  // file that is still open renames it to a hidden name in its directory instead, and the
+  // last release removes that name, so the open file keeps working as POSIX promises.
+  struct Silly {
+    std::string dir_fh;
+    std::string name;
+  };
+  struct OpenState {
+    uint64_t opens = 0;
+    std::vector<Silly> hidden;  // names to REMOVE after the last release
+  };
+  std::mutex open_mu_;
+  std::unordered_map<std::string, OpenState> open_;  // only entries with opens > 0
+  std::atomic<uint64_t> open_count_{0};              // sum of opens: 0 keeps unlink one REMOVE RPC
+  std::atomic<uint64_t> silly_counter_{0};
 
   std::mutex handles_mu_;
   uint64_t next_handle_ = 1;
