@@ -54,6 +54,12 @@ posix::Capabilities CapabilitiesOf(const std::string& setup) {
     c.rename_noreplace = Unsupported("NFSv3 RENAME always replaces the target");
     c.rename_exchange = Unsupported("NFSv3 has no atomic exchange of two names");
   }
+  if (setup == "local") {
+    // Inodes are kept by file handle: an open of a name whose inode was just replaced gets
+    // ESTALE, which the kernel retries once with a fresh lookup; a second replace during
+    // that retry still fails the open (rare; needs renames every few microseconds).
+    c.open_racing_replace = Unsupported("a stale handle is retried only once by the kernel");
+  }
   if (setup == "nfs_vfs") {
     // The backend hides files it knows are open (silly rename), but NFSv3 keeps no open
     // state: an open still in flight when a rename removes the file reads ESTALE.

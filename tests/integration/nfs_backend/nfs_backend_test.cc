@@ -634,6 +634,21 @@ TEST(NfsBackendFailure, FrozenServerTimesOutThenRecovers) {
     pid_t pid;
     ~Resume() { ::kill(pid, SIGCONT); }
   } resume{ganesha};
+  // SIGSTOP takes effect asynchronously: a worker thread on the other core may still answer.
+  // Wait until every thread of the server is stopped.
+  ASSERT_TRUE(dpustor::testing::WaitFor(
+      [&] {
+        std::error_code ec;
+        std::string tasks = "/proc/" + std::to_string(ganesha) + "/task";
+        for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+          std::ifstream stat(t.path() / "stat");
+          std::string pid, comm, state;
+          stat >> pid >> comm >> state;
+          if (state != "T") return false;
+        }
+        return !ec;
+      },
+      5s));
   auto t0 = std::chrono::steady_clock::now();
   auto frozen = Call([&](Request* q) { b.Getattr(q, FUSE_ROOT_ID, nullptr); });
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
