@@ -206,9 +206,15 @@ TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
   auto took = std::chrono::steady_clock::now() - killed_at;
   EXPECT_LE(took, kHeartbeat);
   EXPECT_EQ(Dpu("dpu-a")["state"], "online");
-  json events = GetJson(server(), "/api/v1/events?subject=dpu/dpu-b");
-  ASSERT_FALSE(events.empty());
-  EXPECT_EQ(events.back()["type"], "agent.unreachable");
+  // The event reaches the store through its background writer, a moment after the state.
+  json events;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        events = GetJson(server(), "/api/v1/events?subject=dpu/dpu-b");
+        return !events.empty() && events.back()["type"] == "agent.unreachable";
+      },
+      2s))
+      << events.dump();
 
   // SNAP going away is reported as such; the agent itself stays online.
   sim4_.Stop();
