@@ -43,7 +43,8 @@ stop_all() {
   done
   echo "lab: stopped"
 }
-trap stop_all INT TERM EXIT
+trap stop_all EXIT
+trap 'stop_all; exit 0' INT TERM  # Ctrl-C: stop, and do not report the daemons exiting
 
 # start NAME CMD...: runs CMD in the background with its output in the lab dir.
 start() {
