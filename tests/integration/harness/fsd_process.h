@@ -16,9 +16,9 @@ namespace dpustor::testing {
 class FsdProcess {
  public:
   struct Options {
-    std::string backend_url;   // local:/dir, memory:, nfs://...
-    std::string mount_dir;     // created if missing
-    std::string control_socket;  // empty: DIR/fsd.sock under the log dir
+    std::string backend_url;              // local:/dir, memory:, nfs://...
+    std::string mount_dir;                // created if missing
+    std::string control_socket;           // empty: DIR/fsd.sock under the log dir
     std::vector<std::string> extra_args;  // e.g. {"--threads", "4", "--writeback"}
   };
 

@@ -25,8 +25,22 @@ struct DirItem {
 
 class RecordingRequest : public Request {
  public:
-  enum class Kind { kNone, kError, kEntry, kCreate, kAttr, kOpen, kWrite, kReadlink, kStatfs,
-                    kXattrSize, kLock, kLseek, kData, kDir };
+  enum class Kind {
+    kNone,
+    kError,
+    kEntry,
+    kCreate,
+    kAttr,
+    kOpen,
+    kWrite,
+    kReadlink,
+    kStatfs,
+    kXattrSize,
+    kLock,
+    kLseek,
+    kData,
+    kDir
+  };
 
   explicit RecordingRequest(Caller c = {}, size_t dir_room = 1 << 16)
       : caller_(c), dir_room_(dir_room) {}
@@ -36,19 +50,39 @@ class RecordingRequest : public Request {
   bool interrupted() const override { return interrupted_; }
   void set_interrupted() { interrupted_ = true; }
 
-  void ReplyError(int err) override { Finish(Kind::kError, [&] { error = err; }); }
-  void ReplyEntry(const Entry& e) override { Finish(Kind::kEntry, [&] { entry = e; }); }
+  void ReplyError(int err) override {
+    Finish(Kind::kError, [&] { error = err; });
+  }
+  void ReplyEntry(const Entry& e) override {
+    Finish(Kind::kEntry, [&] { entry = e; });
+  }
   void ReplyCreate(const Entry& e, const OpenInfo& oi) override {
     Finish(Kind::kCreate, [&] { entry = e, open = oi; });
   }
-  void ReplyAttr(const struct stat& st, double) override { Finish(Kind::kAttr, [&] { attr = st; }); }
-  void ReplyOpen(const OpenInfo& oi) override { Finish(Kind::kOpen, [&] { open = oi; }); }
-  void ReplyWrite(uint32_t n) override { Finish(Kind::kWrite, [&] { count = n; }); }
-  void ReplyReadlink(std::string_view t) override { Finish(Kind::kReadlink, [&] { data = t; }); }
-  void ReplyStatfs(const struct statvfs& s) override { Finish(Kind::kStatfs, [&] { statfs = s; }); }
-  void ReplyXattrSize(uint32_t n) override { Finish(Kind::kXattrSize, [&] { count = n; }); }
-  void ReplyLock(const struct fuse_file_lock& l) override { Finish(Kind::kLock, [&] { lock = l; }); }
-  void ReplyLseek(uint64_t off) override { Finish(Kind::kLseek, [&] { offset = off; }); }
+  void ReplyAttr(const struct stat& st, double) override {
+    Finish(Kind::kAttr, [&] { attr = st; });
+  }
+  void ReplyOpen(const OpenInfo& oi) override {
+    Finish(Kind::kOpen, [&] { open = oi; });
+  }
+  void ReplyWrite(uint32_t n) override {
+    Finish(Kind::kWrite, [&] { count = n; });
+  }
+  void ReplyReadlink(std::string_view t) override {
+    Finish(Kind::kReadlink, [&] { data = t; });
+  }
+  void ReplyStatfs(const struct statvfs& s) override {
+    Finish(Kind::kStatfs, [&] { statfs = s; });
+  }
+  void ReplyXattrSize(uint32_t n) override {
+    Finish(Kind::kXattrSize, [&] { count = n; });
+  }
+  void ReplyLock(const struct fuse_file_lock& l) override {
+    Finish(Kind::kLock, [&] { lock = l; });
+  }
+  void ReplyLseek(uint64_t off) override {
+    Finish(Kind::kLseek, [&] { offset = off; });
+  }
   void ReplyData(std::span<const char> d) override {
     Finish(Kind::kData, [&] { data.assign(d.data(), d.size()); });
   }
@@ -64,11 +98,13 @@ class RecordingRequest : public Request {
     return AddItem(DirItem{std::string(name), ino, type, next, std::nullopt}, 24 + name.size());
   }
   bool AddDirEntryPlus(std::string_view name, const Entry& e, uint64_t next) override {
-    return AddItem(DirItem{std::string(name), e.attr.st_ino, (e.attr.st_mode & S_IFMT) >> 12,
-                           next, e},
-                   152 + name.size());
+    return AddItem(
+        DirItem{std::string(name), e.attr.st_ino, (e.attr.st_mode & S_IFMT) >> 12, next, e},
+        152 + name.size());
   }
-  void ReplyDir() override { Finish(Kind::kDir, [] {}); }
+  void ReplyDir() override {
+    Finish(Kind::kDir, [] {});
+  }
 
   // Blocks until the backend replied; false on timeout.
   bool Wait(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
