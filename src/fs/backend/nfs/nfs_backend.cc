@@ -445,24 +445,9 @@ class NfsBackend::Ops {
       return;
     }
     std::string handle = FhBytes(fh->post_op_fh3_u.handle);
-    if (attr != nullptr && attr->attributes_follow) {
-      const fattr3& a = attr->post_op_attr_u.attributes;
+    WithAttrs(conn, c, handle, attr, [b, c, handle, reply](const fattr3& a) {
       c->Finish([&](Request* r) { reply(r, MakeEntry(b, handle, a)); });
-      return;
-    }
-    conn->Start(
-        c,
-        [handle](rpc_context* rpc, rpc_cb cb, void* d) {
-          GETATTR3args args{};
-          args.object = Fh(handle);
-          return rpc_nfs3_getattr_async(rpc, cb, &args, d);
-        },
-        [b, c, handle, reply](void* data) {
-          auto* res = static_cast<GETATTR3res*>(data);
-          if (res->status != NFS3_OK) return c->Fail(nfs::StatusToErrno(res->status));
-          const fattr3& a = res->GETATTR3res_u.resok.obj_attributes;
-          c->Finish([&](Request* r) { reply(r, MakeEntry(b, handle, a)); });
-        });
+    });
   }
 
   static EntryReply ReplyEntry() {
@@ -480,16 +465,11 @@ class NfsBackend::Ops {
     st.st_nlink = st.st_nlink > hidden ? st.st_nlink - hidden : 0;
   }
 
-  // Replies the attributes from `attr`, or GETATTRs them when the server left them out.
-  static void FinishAttr(NfsBackend* b, Connection* conn, const CompletionPtr& c, std::string fh,
-                         const post_op_attr* attr) {
-    double timeout = b->options_.attr_timeout;
-    if (attr != nullptr && attr->attributes_follow) {
-      struct stat st = nfs::FattrToStat(attr->post_op_attr_u.attributes);
-      DropHiddenLinks(b, fh, st);
-      c->Finish([&](Request* r) { r->ReplyAttr(st, timeout); });
-      return;
-    }
+  // Calls `then` with the file's attributes: `attr` when the server sent them along, else
+  // those of a GETATTR (its failure fails `c`).
+  static void WithAttrs(Connection* conn, const CompletionPtr& c, const std::string& fh,
+                        const post_op_attr* attr, std::function<void(const fattr3&)> then) {
+    if (attr != nullptr && attr->attributes_follow) return then(attr->post_op_attr_u.attributes);
     conn->Start(
         c,
         [fh](rpc_context* rpc, rpc_cb cb, void* d) {
@@ -497,13 +477,22 @@ class NfsBackend::Ops {
           args.object = Fh(fh);
           return rpc_nfs3_getattr_async(rpc, cb, &args, d);
         },
-        [b, c, fh, timeout](void* data) {
+        [c, then = std::move(then)](void* data) {
           auto* res = static_cast<GETATTR3res*>(data);
           if (res->status != NFS3_OK) return c->Fail(nfs::StatusToErrno(res->status));
-          struct stat st = nfs::FattrToStat(res->GETATTR3res_u.resok.obj_attributes);
-          DropHiddenLinks(b, fh, st);
-          c->Finish([&](Request* r) { r->ReplyAttr(st, timeout); });
+          then(res->GETATTR3res_u.resok.obj_attributes);
         });
+  }
+
+  // Replies the attributes from `attr`, or GETATTRs them when the server left them out.
+  static void FinishAttr(NfsBackend* b, Connection* conn, const CompletionPtr& c, std::string fh,
+                         const post_op_attr* attr) {
+    double timeout = b->options_.attr_timeout;
+    WithAttrs(conn, c, fh, attr, [b, c, fh, timeout](const fattr3& a) {
+      struct stat st = nfs::FattrToStat(a);
+      DropHiddenLinks(b, fh, st);
+      c->Finish([&](Request* r) { r->ReplyAttr(st, timeout); });
+    });
   }
 
   // COMMITs the file's unstable writes (if any) and replies Ok, or EIO when the server lost
