@@ -14,6 +14,7 @@ runtime_pkgs=(
   iproute2 procps curl python3 util-linux
   ceph-mon ceph-mgr ceph-osd ceph-mds ceph-common librados-dev libradospp-dev librbd-dev
   fuse3 nfs-ganesha nfs-ganesha-vfs nfs-ganesha-ceph rpcbind libnfs-utils fio attr acl
+  qemu-system-x86 qemu-utils linux-image-amd64 busybox-static cpio kmod
 )
 
 missing=()

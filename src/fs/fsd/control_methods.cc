@@ -9,18 +9,19 @@ namespace {
 using nlohmann::json;
 
 json ShareJson(const ShareView& s) {
-  const ShareConfig& c = s.config();
-  return {{"name", c.name},
-          {"transport", c.transport},
-          {"mount", c.mount},
-          {"backend", c.backend},
-          {"state", s.serving() ? "serving" : "stopped"},
-          {"read_only", c.read_only},
-          {"writeback", c.writeback},
-          {"threads", c.threads},
-          {"max_pages", c.max_pages},
-          {"inflight", s.inflight()},
-          {"initialized", s.initialized()}};
+  json j = ShareConfigJson(s.config());
+  j["state"] = s.serving() ? "serving" : "stopped";
+  j["inflight"] = s.inflight();
+  j["initialized"] = s.initialized();
+  json device = s.device();
+  if (!device.is_null()) j["device"] = std::move(device);
+  return j;
+}
+
+const ShareView* Find(const ControlContext& ctx, const std::string& name) {
+  for (const ShareView* s : ctx.shares)
+    if (s->config().name == name) return s;
+  return nullptr;
 }
 
 // Sums "count" and "errors" over the per-opcode objects of OpStats::ToJson().
@@ -64,10 +65,38 @@ json Stats(ControlContext& ctx, const json& params) {
   return {{"shares", std::move(shares)}, {"totals", {{"count", count}, {"errors", errors}}}};
 }
 
+json ShareCreate(ControlContext& ctx, const json& params) {
+  auto config = ParseShareConfig(params, "params");
+  if (!config.ok()) throw rpc::CallError(rpc::kInvalidParams, config.error().message);
+  if (const ShareView* existing = Find(ctx, config->name)) {
+    if (existing->config() == *config) return ShareJson(*existing);  // already there
+    throw rpc::CallError(rpc::kAlreadyExists,
+                         "share '" + config->name + "' exists with a different config");
+  }
+  std::vector<const ShareConfig*> others;
+  for (const ShareView* s : ctx.shares) others.push_back(&s->config());
+  if (Status s = CheckShareConflicts(others, *config, "params"); !s.ok())
+    throw rpc::CallError(rpc::kAlreadyExists, s.error().message);
+  auto created = ctx.create(*config);
+  if (!created.ok()) throw rpc::CallError(rpc::kFailed, created.error().message);
+  return ShareJson(**created);
+}
+
+json ShareDelete(ControlContext& ctx, const json& params) {
+  rpc::Params p(params);
+  p.RejectUnknown({"name"});
+  auto name = p.Required<std::string>("name");
+  if (!Find(ctx, name)) throw rpc::CallError(rpc::kNotFound, "no share named '" + name + "'");
+  ctx.remove(name);
+  return {{"name", name}, {"deleted", true}};
+}
+
 json Version(ControlContext&, const json& params) {
   rpc::Params p(params);
   p.RejectUnknown({});
-  return {{"program", "dpustor-fsd"}, {"version", DPUSTOR_VERSION}, {"transports", {"fuse"}}};
+  return {{"program", "dpustor-fsd"},
+          {"version", DPUSTOR_VERSION},
+          {"transports", {"fuse", "vhost-user"}}};
 }
 
 }  // namespace
@@ -76,6 +105,8 @@ ControlMethodTable BuildControlMethodTable() {
   ControlMethodTable t;
   t.Add("fsd.shares", "every share: name, transport, mount, backend, state, counters", Shares);
   t.Add("fsd.stats", "per-opcode counts, errors and latency histograms (one share by name)", Stats);
+  t.Add("fsd.share_create", "start serving a share (idempotent for the same config)", ShareCreate);
+  t.Add("fsd.share_delete", "stop a share and wait for its requests", ShareDelete);
   t.Add("fsd.version", "program name, version and built transports", Version);
   return t;
 }

@@ -2,7 +2,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "common/json_rpc.h"
@@ -16,6 +15,8 @@ using nlohmann::json;
 
 constexpr unsigned kMaxThreads = 256;
 constexpr uint32_t kMaxPages = 1024;  // the kernel caps this lower (fs.fuse.max_pages_limit)
+constexpr size_t kMaxTagBytes = 36;   // virtio-fs config space: tag[36]
+constexpr uint32_t kMaxRequestQueues = 64;
 
 Error Invalid(const std::string& message) {
   return Error{rpc::kInvalidParams, message};
@@ -54,19 +55,44 @@ Status RejectUnknown(const json& obj, const std::string& where,
   return Status::Ok();
 }
 
+std::string NormalPath(const std::string& path) {
+  std::string p = std::filesystem::path(path).lexically_normal().string();
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+}  // namespace
+
 Status ValidateShare(const ShareConfig& s, const std::string& where) {
   if (s.name.empty() || s.name.size() > 64) return Invalid(where + ".name: 1-64 characters");
   for (char c : s.name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
       return Invalid(where + ".name '" + s.name + "': only letters, digits, '.', '_' and '-'");
   }
-  if (s.transport == "vhost-user")
-    return Invalid(where + ".transport 'vhost-user' is not built yet (use 'fuse')");
-  if (s.transport != "fuse")
-    return Invalid(where + ".transport '" + s.transport + "' is unknown (known: fuse)");
-  if (s.mount.empty()) return Invalid(where + ".mount: a mount directory is required");
-  if (s.mount.front() != '/')
-    return Invalid(where + ".mount '" + s.mount + "' must be an absolute path");
+  if (s.transport == "fuse") {
+    if (s.mount.empty()) return Invalid(where + ".mount: a mount directory is required");
+    if (s.mount.front() != '/')
+      return Invalid(where + ".mount '" + s.mount + "' must be an absolute path");
+    if (!s.socket.empty() || !s.tag.empty())
+      return Invalid(where + ": socket and tag belong to the vhost-user transport");
+  } else if (s.transport == "vhost-user") {
+    if (s.socket.empty()) return Invalid(where + ".socket: a socket path is required");
+    if (s.socket.front() != '/' || s.socket.size() > 107)
+      return Invalid(where + ".socket '" + s.socket + "' must be an absolute path (<= 107 bytes)");
+    if (s.tag.empty() || s.tag.size() > kMaxTagBytes)
+      return Invalid(where + ".tag: 1-" + std::to_string(kMaxTagBytes) + " bytes");
+    for (char c : s.tag) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        return Invalid(where + ".tag: control characters are not allowed");
+    }
+    if (!s.mount.empty()) return Invalid(where + ".mount belongs to the fuse transport");
+    if (s.request_queues == 0 || s.request_queues > kMaxRequestQueues)
+      return Invalid(where + ".request_queues: 1-" + std::to_string(kMaxRequestQueues));
+    if (s.queue_size == 0 || s.queue_size > 32768 || (s.queue_size & (s.queue_size - 1)))
+      return Invalid(where + ".queue_size: a power of two up to 32768");
+  } else {
+    return Invalid(where + ".transport '" + s.transport + "' is unknown (known: fuse, vhost-user)");
+  }
   if (s.backend.empty()) return Invalid(where + ".backend: a backend URL is required");
   if (auto url = ParseBackendUrl(s.backend); !url.ok())
     return Invalid(where + ".backend: " + url.error().message);
@@ -74,10 +100,71 @@ Status ValidateShare(const ShareConfig& s, const std::string& where) {
     return Invalid(where + ".threads: 1-" + std::to_string(kMaxThreads));
   if (s.max_pages == 0 || s.max_pages > kMaxPages)
     return Invalid(where + ".max_pages: 1-" + std::to_string(kMaxPages));
+  if (s.squash != "none" && s.squash != "root" && s.squash != "all")
+    return Invalid(where + ".squash '" + s.squash + "': none, root or all");
   return Status::Ok();
 }
 
-}  // namespace
+Status CheckShareConflicts(const std::vector<const ShareConfig*>& others, const ShareConfig& s,
+                           const std::string& where) {
+  for (const ShareConfig* o : others) {
+    if (o->name == s.name)
+      return Invalid(where + ".name '" + s.name + "' is used by another share");
+    if (!s.mount.empty() && !o->mount.empty() && NormalPath(o->mount) == NormalPath(s.mount))
+      return Invalid(where + ".mount '" + s.mount + "' is used by another share");
+    if (!s.socket.empty() && !o->socket.empty() && NormalPath(o->socket) == NormalPath(s.socket))
+      return Invalid(where + ".socket '" + s.socket + "' is used by another share");
+  }
+  return Status::Ok();
+}
+
+Result<ShareConfig> ParseShareConfig(const json& j, const std::string& where) {
+  if (!j.is_object()) return Invalid(where + ": expected an object");
+  if (Status s = RejectUnknown(j, where,
+                               {"name", "transport", "mount", "socket", "tag", "backend", "threads",
+                                "request_queues", "queue_size", "read_only", "writeback",
+                                "max_pages", "squash", "anon_uid", "anon_gid", "use_fusermount"});
+      !s.ok())
+    return s.error();
+  ShareConfig share;
+  for (Status s :
+       {ReadField(j, where, "name", &share.name),
+        ReadField(j, where, "transport", &share.transport),
+        ReadField(j, where, "mount", &share.mount), ReadField(j, where, "socket", &share.socket),
+        ReadField(j, where, "tag", &share.tag), ReadField(j, where, "backend", &share.backend),
+        ReadField(j, where, "threads", &share.threads),
+        ReadField(j, where, "request_queues", &share.request_queues),
+        ReadField(j, where, "queue_size", &share.queue_size),
+        ReadField(j, where, "read_only", &share.read_only),
+        ReadField(j, where, "writeback", &share.writeback),
+        ReadField(j, where, "max_pages", &share.max_pages),
+        ReadField(j, where, "squash", &share.squash),
+        ReadField(j, where, "anon_uid", &share.anon_uid),
+        ReadField(j, where, "anon_gid", &share.anon_gid),
+        ReadField(j, where, "use_fusermount", &share.use_fusermount)}) {
+    if (!s.ok()) return s.error();
+  }
+  if (!j.contains("name")) return Invalid(where + ".name: required");
+  if (Status s = ValidateShare(share, where); !s.ok()) return s.error();
+  return share;
+}
+
+json ShareConfigJson(const ShareConfig& c) {
+  json j = {{"name", c.name},           {"transport", c.transport}, {"backend", c.backend},
+            {"read_only", c.read_only}, {"writeback", c.writeback}, {"max_pages", c.max_pages},
+            {"squash", c.squash},       {"anon_uid", c.anon_uid},   {"anon_gid", c.anon_gid}};
+  if (c.transport == "fuse") {
+    j["mount"] = c.mount;
+    j["threads"] = c.threads;
+    j["use_fusermount"] = c.use_fusermount;
+  } else {
+    j["socket"] = c.socket;
+    j["tag"] = c.tag;
+    j["request_queues"] = c.request_queues;
+    j["queue_size"] = c.queue_size;
+  }
+  return j;
+}
 
 std::string DefaultShareName(std::string_view mount) {
   std::filesystem::path p = std::filesystem::path(mount).lexically_normal();
@@ -87,18 +174,15 @@ std::string DefaultShareName(std::string_view mount) {
 }
 
 Status ValidateFsdConfig(const FsdConfig& config) {
-  if (config.shares.empty()) return Invalid("no shares to serve");
-  std::set<std::string> names, mounts;
+  if (config.shares.empty() && config.control_socket.empty())
+    return Invalid("no shares to serve (and no control socket to create them through)");
+  std::vector<const ShareConfig*> seen;
   for (size_t i = 0; i < config.shares.size(); ++i) {
     const ShareConfig& s = config.shares[i];
     std::string where = "shares[" + std::to_string(i) + "]";
     if (Status st = ValidateShare(s, where); !st.ok()) return st;
-    if (!names.insert(s.name).second)
-      return Invalid(where + ".name '" + s.name + "' is used by another share");
-    std::string mount = std::filesystem::path(s.mount).lexically_normal().string();
-    while (mount.size() > 1 && mount.back() == '/') mount.pop_back();
-    if (!mounts.insert(mount).second)
-      return Invalid(where + ".mount '" + s.mount + "' is used by another share");
+    if (Status st = CheckShareConflicts(seen, s, where); !st.ok()) return st;
+    seen.push_back(&s);
   }
   return Status::Ok();
 }
@@ -114,28 +198,9 @@ Result<FsdConfig> ParseFsdConfig(const json& doc) {
   if (shares == doc.end() || !shares->is_array())
     return Invalid("config.shares: expected an array of shares");
   for (size_t i = 0; i < shares->size(); ++i) {
-    const json& j = (*shares)[i];
-    std::string where = "shares[" + std::to_string(i) + "]";
-    if (!j.is_object()) return Invalid(where + ": expected an object");
-    if (Status s = RejectUnknown(j, where,
-                                 {"name", "transport", "mount", "backend", "threads", "read_only",
-                                  "writeback", "max_pages", "use_fusermount"});
-        !s.ok())
-      return s.error();
-    ShareConfig share;
-    for (Status s : {ReadField(j, where, "name", &share.name),
-                     ReadField(j, where, "transport", &share.transport),
-                     ReadField(j, where, "mount", &share.mount),
-                     ReadField(j, where, "backend", &share.backend),
-                     ReadField(j, where, "threads", &share.threads),
-                     ReadField(j, where, "read_only", &share.read_only),
-                     ReadField(j, where, "writeback", &share.writeback),
-                     ReadField(j, where, "max_pages", &share.max_pages),
-                     ReadField(j, where, "use_fusermount", &share.use_fusermount)}) {
-      if (!s.ok()) return s.error();
-    }
-    if (!j.contains("name")) return Invalid(where + ".name: required");
-    config.shares.push_back(std::move(share));
+    auto share = ParseShareConfig((*shares)[i], "shares[" + std::to_string(i) + "]");
+    if (!share.ok()) return share.error();
+    config.shares.push_back(std::move(*share));
   }
   if (Status s = ValidateFsdConfig(config); !s.ok()) return s.error();
   return config;

@@ -1,8 +1,9 @@
 // dpustor-fsd: serves file-system shares. Each share is a backend (local directory, memory,
-// NFS...) behind the FUSE engine, exposed through a transport (a /dev/fuse mount today,
-// vhost-user / DPU virtio-fs queues later). A Unix control socket answers fsd.* JSON-RPC.
-// Exit status: 0 after SIGTERM/SIGINT (or every mount gone), 2 for bad input, 1 when a share
-// cannot be served.
+// NFS...) behind the FUSE engine, exposed through a transport: a /dev/fuse mount, or a
+// virtio-fs device on a vhost-user socket (a VM's vhost-user-fs-pci). A Unix control
+// socket answers fsd.* JSON-RPC, including creating and deleting shares at run time.
+// Exit status: 0 after SIGTERM/SIGINT (or every configured mount gone), 2 for bad input,
+// 1 when a configured share cannot be served.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -49,15 +50,27 @@ class ControlHandler : public rpc::ConnectionHandler {
 int main(int argc, char** argv) {
   CLI::App app{
       "dpustor-fsd: serves file-system shares (a backend behind the FUSE engine) through a "
-      "transport: a kernel FUSE mount (/dev/fuse) today"};
+      "kernel FUSE mount (/dev/fuse) or a vhost-user-fs socket for VMs"};
   ShareConfig share;
   std::string config_file, control_socket, log_level = "info";
   bool use_fusermount = false;
   auto* config_opt = app.add_option("--config", config_file, "JSON file with several shares");
   std::vector<CLI::Option*> share_opts = {
-      app.add_option("--transport", share.transport, "fuse (vhost-user: not built yet)")
+      app.add_option("--transport", share.transport, "fuse or vhost-user")->capture_default_str(),
+      app.add_option("--mount", share.mount, "directory to mount the share on (fuse)"),
+      app.add_option("--socket", share.socket, "vhost-user socket to create (vhost-user)"),
+      app.add_option("--tag", share.tag, "virtio-fs tag the guest mounts (vhost-user)"),
+      app.add_option("--request-queues", share.request_queues,
+                     "request queues offered, one thread each (vhost-user)")
           ->capture_default_str(),
-      app.add_option("--mount", share.mount, "directory to mount the share on"),
+      app.add_option("--queue-size", share.queue_size, "largest ring accepted (vhost-user)")
+          ->capture_default_str(),
+      app.add_option("--squash", share.squash, "none, root or all: credentials to anon ids")
+          ->capture_default_str(),
+      app.add_option("--anon-uid", share.anon_uid, "uid squashed callers get")
+          ->capture_default_str(),
+      app.add_option("--anon-gid", share.anon_gid, "gid squashed callers get")
+          ->capture_default_str(),
       app.add_option("--backend", share.backend,
                      "backend URL: local:/dir, memory:, nfs://host/export?version=3"),
       app.add_option("--name", share.name, "share name (default: the mount's last component)"),
@@ -86,22 +99,32 @@ int main(int argc, char** argv) {
       return 2;
     }
     config = std::move(*loaded);
-  } else {
-    if (share.mount.empty() || share.backend.empty()) {
-      spdlog::error("fsd: --mount and --backend are required (or --config FILE)");
+  } else if (!share.backend.empty()) {
+    const bool fuse = share.transport == "fuse";
+    std::string& place = fuse ? share.mount : share.socket;
+    if (place.empty()) {
+      spdlog::error("fsd: {} is required with --backend", fuse ? "--mount" : "--socket");
       return 2;
     }
-    share.mount = std::filesystem::absolute(share.mount).lexically_normal().string();
-    if (share.mount.size() > 1 && share.mount.back() == '/') share.mount.pop_back();
-    if (share.name.empty()) share.name = DefaultShareName(share.mount);
+    place = std::filesystem::absolute(place).lexically_normal().string();
+    if (place.size() > 1 && place.back() == '/') place.pop_back();
+    if (share.name.empty()) share.name = fuse ? DefaultShareName(share.mount) : share.tag;
     share.use_fusermount = use_fusermount;
     config.shares.push_back(share);
-    if (Status s = ValidateFsdConfig(config); !s.ok()) {
-      spdlog::error("fsd: {}", s.error().message);
-      return 2;
-    }
+  } else if (control_socket.empty()) {
+    spdlog::error(
+        "fsd: --backend (with --mount or --socket), --config FILE or --control-socket "
+        "is required");
+    return 2;
   }
   if (!control_socket.empty()) config.control_socket = control_socket;
+  if (Status s = ValidateFsdConfig(config); !s.ok()) {
+    spdlog::error("fsd: {}", s.error().message);
+    return 2;
+  }
+  // Started without shares: they come and go through fsd.share_create / fsd.share_delete,
+  // and the daemon runs until signalled.
+  const bool managed = config.shares.empty();
 
   asio::io_context ioc;
   ControlMethodTable table = BuildControlMethodTable();
@@ -140,19 +163,36 @@ int main(int argc, char** argv) {
     asio::post(ioc, [&] {
       for (auto& s : shares)
         if (s->serving()) return;
-      if (!shares.empty()) shutdown("every share has stopped serving");
+      if (!shares.empty() && !managed) shutdown("every share has stopped serving");
     });
   };
-  for (const ShareConfig& c : config.shares) {
+  ctx.create = [&](const ShareConfig& c) -> Result<const ShareView*> {
     auto opened = Share::Open(c, on_share_stopped);
+    if (!opened.ok()) return opened.error();
+    shares.push_back(std::move(*opened));
+    ctx.shares.push_back(shares.back().get());
+    return shares.back().get();
+  };
+  ctx.remove = [&](const std::string& name) {
+    for (size_t i = 0; i < shares.size(); ++i) {
+      if (shares[i]->config().name != name) continue;
+      ctx.shares.erase(ctx.shares.begin() + static_cast<ptrdiff_t>(i));
+      std::unique_ptr<Share> gone = std::move(shares[i]);
+      shares.erase(shares.begin() + static_cast<ptrdiff_t>(i));
+      gone->Stop();
+      spdlog::info("fsd: share '{}' deleted", name);
+      return;
+    }
+  };
+  for (const ShareConfig& c : config.shares) {
+    auto opened = ctx.create(c);
     if (!opened.ok()) {
       spdlog::error("fsd: {}", opened.error().message);
+      ctx.shares.clear();
       shares.clear();  // unmounts what was mounted
       server.Stop();
       return 1;
     }
-    shares.push_back(std::move(*opened));
-    ctx.shares.push_back(shares.back().get());
   }
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);

@@ -3,8 +3,18 @@
 #include <spdlog/spdlog.h>
 
 #include "fs/backend/backend_url.h"
+#include "fs/transport/vhost_user/vhost_user_device.h"
 
 namespace dpustor::fs::fsd {
+namespace {
+
+Squash SquashOf(const std::string& s) {
+  if (s == "root") return Squash::kRoot;
+  if (s == "all") return Squash::kAll;
+  return Squash::kNone;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Share>> Share::Open(const ShareConfig& config,
                                            std::function<void()> on_stopped) {
@@ -21,26 +31,42 @@ Result<std::unique_ptr<Share>> Share::Open(const ShareConfig& config,
   engine_options.max_pages = config.max_pages;
   engine_options.writeback_cache = config.writeback;
   engine_options.read_only = config.read_only;
+  engine_options.squash = SquashOf(config.squash);
+  engine_options.anon_uid = config.anon_uid;
+  engine_options.anon_gid = config.anon_gid;
   share->engine_ = std::make_unique<Engine>(*share->backend_, engine_options);
-
-  devfuse::DevFuseOptions transport_options;
-  transport_options.mount.mount_dir = config.mount;
-  transport_options.mount.source = config.name;
-  transport_options.mount.read_only = config.read_only;
-  transport_options.mount.use_fusermount = config.use_fusermount;
-  transport_options.threads = config.threads;
-  transport_options.max_pages = config.max_pages;
-  auto transport =
-      devfuse::DevFuseTransport::Start(*share->engine_, transport_options, std::move(on_stopped));
-  if (!transport.ok()) {
-    return Error{transport.error().code,
-                 "share '" + config.name + "': " + transport.error().message};
-  }
-  share->transport_ = std::move(*transport);
-  spdlog::info("fsd: share '{}' serves {} at {} ({} threads{}{})", config.name, config.backend,
-               config.mount, config.threads, config.read_only ? ", read-only" : "",
-               config.writeback ? ", writeback" : "");
+  if (Status s = share->StartTransport(std::move(on_stopped)); !s.ok())
+    return Error{s.error().code, "share '" + config.name + "': " + s.error().message};
+  spdlog::info("fsd: share '{}' serves {} at {} ({}{}{})", config.name, config.backend,
+               config.transport == "fuse" ? config.mount : config.socket + " tag " + config.tag,
+               config.transport == "fuse"
+                   ? std::to_string(config.threads) + " threads"
+                   : std::to_string(config.request_queues) + " request queues",
+               config.read_only ? ", read-only" : "", config.squash != "none" ? ", squashed" : "");
   return share;
+}
+
+Status Share::StartTransport(std::function<void()> on_stopped) {
+  if (config_.transport == "vhost-user") {
+    handler_ = std::make_unique<EngineHandler>(*engine_);
+    vhost_user::VhostUserOptions options;
+    options.socket_path = config_.socket;
+    options.session.request_queues = config_.request_queues;
+    options.session.max_queue_size = config_.queue_size;
+    device_ = std::make_unique<vhost_user::VhostUserFsDevice>(*handler_, options);
+    return device_->Start();
+  }
+  devfuse::DevFuseOptions options;
+  options.mount.mount_dir = config_.mount;
+  options.mount.source = config_.name;
+  options.mount.read_only = config_.read_only;
+  options.mount.use_fusermount = config_.use_fusermount;
+  options.threads = config_.threads;
+  options.max_pages = config_.max_pages;
+  auto transport = devfuse::DevFuseTransport::Start(*engine_, options, std::move(on_stopped));
+  if (!transport.ok()) return transport.error();
+  fuse_ = std::move(*transport);
+  return {};
 }
 
 Share::~Share() {
@@ -48,11 +74,17 @@ Share::~Share() {
 }
 
 void Share::Stop() {
-  if (transport_) transport_->Stop();
+  if (fuse_) fuse_->Stop();
+  if (device_) device_->Stop();
 }
 
 bool Share::serving() const {
-  return transport_ && transport_->serving();
+  if (fuse_) return fuse_->serving();
+  return device_ && device_->serving();
+}
+
+nlohmann::json Share::device() const {
+  return device_ ? device_->status() : nlohmann::json();
 }
 
 }  // namespace dpustor::fs::fsd

@@ -684,6 +684,15 @@ Engine::~Engine() = default;
 size_t Engine::inflight() const {
   return rep_->e.inflight.load(std::memory_order_relaxed);
 }
+void Engine::EndSession() {
+  EngineRep& e = rep_->e;
+  std::lock_guard lock(e.init_mu);
+  if (e.initialized.exchange(false)) {
+    e.backend.Destroy();
+    spdlog::info("fuse: session ended by the transport");
+  }
+}
+
 bool Engine::initialized() const {
   return rep_->e.initialized.load();
 }
@@ -1113,6 +1122,18 @@ void Engine::Process(std::span<const iovec> in, std::span<const iovec> out, Comp
     std::memcpy(&h, in[0].iov_base, sizeof h);
   } else {
     GatherAt(in, 0, &h, sizeof h);
+  }
+  switch (e.options.squash) {
+    case Squash::kNone:
+      break;
+    case Squash::kRoot:
+      if (h.uid == 0) h.uid = e.options.anon_uid;
+      if (h.gid == 0) h.gid = e.options.anon_gid;
+      break;
+    case Squash::kAll:
+      h.uid = e.options.anon_uid;
+      h.gid = e.options.anon_gid;
+      break;
   }
   e.inflight.fetch_add(1, std::memory_order_relaxed);
   FuseRequest* r = e.Take();

@@ -30,11 +30,17 @@ class Completion {
   virtual void Complete(size_t reply_bytes) = 0;
 };
 
+// Whose credentials the backend sees (NFS-style squashing, per share).
+enum class Squash { kNone, kRoot, kAll };  // kRoot: uid/gid 0 become anon; kAll: everyone
+
 struct EngineOptions {
   uint32_t max_pages = 256;      // 1 MiB requests with 4 KiB pages
   bool writeback_cache = false;  // offered only if the backend allows it too
   double attr_timeout = 1.0;     // seconds, used by backends through their options
   bool read_only = false;        // refuse every modifying operation with EROFS
+  Squash squash = Squash::kNone;
+  uint32_t anon_uid = 65534;
+  uint32_t anon_gid = 65534;
 };
 
 class Engine {
@@ -50,6 +56,11 @@ class Engine {
   // another thread. Malformed requests are answered with an error (EINVAL / EIO) when
   // their header can be read, otherwise completed with 0 bytes; never a crash.
   void Process(std::span<const iovec> in, std::span<const iovec> out, Completion* done);
+
+  // The driver is gone (a VM powered off, a virtio-fs device was reset) and every request
+  // it made has completed: ends the backend session as FUSE_DESTROY would, so what it held
+  // (open files, inode references) is released. The next driver starts with FUSE_INIT.
+  void EndSession();
 
   // Requests in flight (accepted, not yet completed).
   size_t inflight() const;

@@ -95,8 +95,10 @@ TEST(FsdConfig, BadValuesRefused) {
     json value;
     const char* expect;
   } cases[] = {
-      {"transport", "vhost-user", "'vhost-user' is not built yet"},
-      {"transport", "nbd", "'nbd' is unknown (known: fuse)"},
+      {"transport", "vhost-user", "socket: a socket path is required"},
+      {"transport", "nbd", "'nbd' is unknown (known: fuse, vhost-user)"},
+      {"socket", "/run/x.sock", "socket and tag belong to the vhost-user transport"},
+      {"squash", "some", "squash 'some': none, root or all"},
       {"mount", "mnt/x", "must be an absolute path"},
       {"backend", "ftp://x/y", "unknown backend 'ftp'"},
       {"backend", "local:relative", "absolute"},
@@ -114,6 +116,58 @@ TEST(FsdConfig, BadValuesRefused) {
   json no_backend = TwoShares();
   no_backend["shares"][0].erase("backend");
   EXPECT_NE(ErrorOf(no_backend).find("backend URL is required"), std::string::npos);
+}
+
+TEST(FsdConfig, VhostUserShares) {
+  json share = {{"name", "vm1"},   {"transport", "vhost-user"}, {"socket", "/run/vm1.sock"},
+                {"tag", "data"},   {"backend", "memory:"},      {"request_queues", 4},
+                {"squash", "all"}, {"anon_uid", 1000},          {"anon_gid", 1000}};
+  auto ok = ParseFsdConfig(json{{"shares", {share}}});
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  const ShareConfig& c = ok->shares[0];
+  EXPECT_EQ(c.socket, "/run/vm1.sock");
+  EXPECT_EQ(c.tag, "data");
+  EXPECT_EQ(c.request_queues, 4u);
+  EXPECT_EQ(c.queue_size, 1024u);
+  EXPECT_EQ(c.squash, "all");
+  EXPECT_EQ(c.anon_uid, 1000u);
+  EXPECT_EQ(ParseShareConfig(ShareConfigJson(c), "x").value(), c);  // round trip
+
+  struct Case {
+    const char* key;
+    json value;
+    const char* expect;
+  } cases[] = {
+      {"socket", "run/vm1.sock", "must be an absolute path"},
+      {"tag", "", "tag: 1-36 bytes"},
+      {"tag", std::string(37, 't'), "tag: 1-36 bytes"},
+      {"tag", "a\nb", "control characters"},
+      {"request_queues", 0, "request_queues: 1-64"},
+      {"request_queues", 65, "request_queues: 1-64"},
+      {"queue_size", 1000, "power of two"},
+      {"mount", "/mnt/x", "mount belongs to the fuse transport"},
+      {"anon_uid", -1, "non-negative integer"},
+  };
+  for (const Case& c : cases) {
+    json bad = share;
+    bad[c.key] = c.value;
+    EXPECT_NE(ErrorOf(json{{"shares", {bad}}}).find(c.expect), std::string::npos)
+        << c.key << ": " << ErrorOf(json{{"shares", {bad}}});
+  }
+  json twin = share;
+  twin["name"] = "vm2";
+  EXPECT_NE(ErrorOf(json{{"shares", {share, twin}}}).find("socket '/run/vm1.sock' is used"),
+            std::string::npos);
+  twin["socket"] = "/run/vm2.sock";
+  EXPECT_TRUE(ParseFsdConfig(json{{"shares", {share, twin}}}).ok());  // same tag is fine
+}
+
+TEST(FsdConfig, NoSharesNeedsAControlSocket) {
+  EXPECT_NE(ErrorOf(json{{"shares", json::array()}}).find("no control socket"), std::string::npos);
+  auto managed =
+      ParseFsdConfig(json{{"control_socket", "/run/fsd.sock"}, {"shares", json::array()}});
+  ASSERT_TRUE(managed.ok()) << managed.error().message;
+  EXPECT_TRUE(managed->shares.empty());
 }
 
 TEST(FsdConfig, FileLoading) {
