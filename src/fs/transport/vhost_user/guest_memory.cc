@@ -1,10 +1,14 @@
 #include "fs/transport/vhost_user/guest_memory.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 #include "common/json_rpc.h"
 
@@ -59,6 +63,17 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::Map(std::span<const MemoryRegi
   mem->regions_.reserve(regions.size());
   for (size_t i = 0; i < regions.size(); ++i) {
     const MemoryRegionDesc& r = regions[i];
+    // Touching a mapping beyond the end of its file raises SIGBUS: the file must hold the
+    // whole region. Guest RAM is a memfd, a /dev/shm or a hugetlbfs file: regular files.
+    struct stat st;
+    if (fstat(fds[i], &st) != 0 || !S_ISREG(st.st_mode))
+      return Invalid("memory region " + std::to_string(i) + ": not a regular file or memfd");
+    if (static_cast<uint64_t>(st.st_size) < r.mmap_offset + r.memory_size)
+      return Invalid("memory region " + std::to_string(i) + ": extends past the end of its file");
+    // A front-end could still shrink an unsealed file later; QEMU seals its memfds.
+    int seals = fcntl(fds[i], F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK))
+      spdlog::debug("vhost-user: memory region {} is not sealed against shrinking", i);
     // Map from offset 0 so that an mmap_offset that is not page aligned still works.
     size_t map_len = static_cast<size_t>(r.mmap_offset + r.memory_size);
     void* base = mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
