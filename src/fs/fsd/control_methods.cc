@@ -94,9 +94,9 @@ json ShareDelete(ControlContext& ctx, const json& params) {
 json Version(ControlContext&, const json& params) {
   rpc::Params p(params);
   p.RejectUnknown({});
-  return {{"program", "dpustor-fsd"},
-          {"version", DPUSTOR_VERSION},
-          {"transports", {"fuse", "vhost-user"}}};
+  json transports = {"fuse", "vhost-user"};
+  if (DocaTransportBuilt()) transports.push_back("doca");
+  return {{"program", "dpustor-fsd"}, {"version", DPUSTOR_VERSION}, {"transports", transports}};
 }
 
 }  // namespace

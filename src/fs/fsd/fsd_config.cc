@@ -63,22 +63,44 @@ std::string NormalPath(const std::string& path) {
 
 }  // namespace
 
+bool DocaTransportBuilt() {
+#ifdef DPUSTOR_HAVE_DOCA
+  return true;
+#else
+  return false;
+#endif
+}
+
 Status ValidateShare(const ShareConfig& s, const std::string& where) {
   if (s.name.empty() || s.name.size() > 64) return Invalid(where + ".name: 1-64 characters");
   for (char c : s.name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
       return Invalid(where + ".name '" + s.name + "': only letters, digits, '.', '_' and '-'");
   }
-  if (s.transport == "fuse") {
+  const bool fuse = s.transport == "fuse", vhost = s.transport == "vhost-user",
+             doca = s.transport == "doca";
+  if (!fuse && !vhost && !doca)
+    return Invalid(where + ".transport '" + s.transport +
+                   "' is unknown (known: fuse, vhost-user, doca)");
+  if (doca && !DocaTransportBuilt())
+    return Invalid(where +
+                   ".transport 'doca' is not built (configure with -DDPUSTOR_DOCA=ON on "
+                   "a BlueField with the DOCA SDK)");
+  if (!doca && (!s.manager.empty() || !s.function.empty()))
+    return Invalid(where + ": manager and function belong to the doca transport");
+  if (fuse) {
     if (s.mount.empty()) return Invalid(where + ".mount: a mount directory is required");
     if (s.mount.front() != '/')
       return Invalid(where + ".mount '" + s.mount + "' must be an absolute path");
     if (!s.socket.empty() || !s.tag.empty())
       return Invalid(where + ": socket and tag belong to the vhost-user transport");
-  } else if (s.transport == "vhost-user") {
-    if (s.socket.empty()) return Invalid(where + ".socket: a socket path is required");
-    if (s.socket.front() != '/' || s.socket.size() > 107)
+  } else {
+    if (vhost && s.socket.empty()) return Invalid(where + ".socket: a socket path is required");
+    if (vhost && (s.socket.front() != '/' || s.socket.size() > 107))
       return Invalid(where + ".socket '" + s.socket + "' must be an absolute path (<= 107 bytes)");
+    if (doca && !s.socket.empty()) return Invalid(where + ".socket belongs to vhost-user");
+    if (doca && (s.manager.empty() || s.function.empty()))
+      return Invalid(where + ": the doca transport needs manager and function");
     if (s.tag.empty() || s.tag.size() > kMaxTagBytes)
       return Invalid(where + ".tag: 1-" + std::to_string(kMaxTagBytes) + " bytes");
     for (char c : s.tag) {
@@ -90,8 +112,6 @@ Status ValidateShare(const ShareConfig& s, const std::string& where) {
       return Invalid(where + ".request_queues: 1-" + std::to_string(kMaxRequestQueues));
     if (s.queue_size == 0 || s.queue_size > 32768 || (s.queue_size & (s.queue_size - 1)))
       return Invalid(where + ".queue_size: a power of two up to 32768");
-  } else {
-    return Invalid(where + ".transport '" + s.transport + "' is unknown (known: fuse, vhost-user)");
   }
   if (s.backend.empty()) return Invalid(where + ".backend: a backend URL is required");
   if (auto url = ParseBackendUrl(s.backend); !url.ok())
@@ -120,10 +140,11 @@ Status CheckShareConflicts(const std::vector<const ShareConfig*>& others, const 
 
 Result<ShareConfig> ParseShareConfig(const json& j, const std::string& where) {
   if (!j.is_object()) return Invalid(where + ": expected an object");
-  if (Status s = RejectUnknown(j, where,
-                               {"name", "transport", "mount", "socket", "tag", "backend", "threads",
-                                "request_queues", "queue_size", "read_only", "writeback",
-                                "max_pages", "squash", "anon_uid", "anon_gid", "use_fusermount"});
+  if (Status s = RejectUnknown(
+          j, where,
+          {"name", "transport", "mount", "socket", "tag", "manager", "function", "backend",
+           "threads", "request_queues", "queue_size", "read_only", "writeback", "max_pages",
+           "squash", "anon_uid", "anon_gid", "use_fusermount"});
       !s.ok())
     return s.error();
   ShareConfig share;
@@ -131,7 +152,9 @@ Result<ShareConfig> ParseShareConfig(const json& j, const std::string& where) {
        {ReadField(j, where, "name", &share.name),
         ReadField(j, where, "transport", &share.transport),
         ReadField(j, where, "mount", &share.mount), ReadField(j, where, "socket", &share.socket),
-        ReadField(j, where, "tag", &share.tag), ReadField(j, where, "backend", &share.backend),
+        ReadField(j, where, "tag", &share.tag), ReadField(j, where, "manager", &share.manager),
+        ReadField(j, where, "function", &share.function),
+        ReadField(j, where, "backend", &share.backend),
         ReadField(j, where, "threads", &share.threads),
         ReadField(j, where, "request_queues", &share.request_queues),
         ReadField(j, where, "queue_size", &share.queue_size),
@@ -158,7 +181,8 @@ json ShareConfigJson(const ShareConfig& c) {
     j["threads"] = c.threads;
     j["use_fusermount"] = c.use_fusermount;
   } else {
-    j["socket"] = c.socket;
+    if (c.transport == "vhost-user") j["socket"] = c.socket;
+    if (c.transport == "doca") j["manager"] = c.manager, j["function"] = c.function;
     j["tag"] = c.tag;
     j["request_queues"] = c.request_queues;
     j["queue_size"] = c.queue_size;

@@ -19,10 +19,12 @@ namespace dpustor::fs::fsd {
 
 struct ShareConfig {
   std::string name;                // [A-Za-z0-9._-], shown as the mount's source
-  std::string transport = "fuse";  // "fuse" or "vhost-user"
+  std::string transport = "fuse";  // "fuse", "vhost-user" or "doca" (BlueField builds)
   std::string mount;               // absolute directory (fuse)
   std::string socket;              // absolute Unix socket path (vhost-user)
-  std::string tag;                 // what the guest mounts, 1-36 bytes (vhost-user)
+  std::string tag;                 // what the guest mounts, 1-36 bytes (vhost-user, doca)
+  std::string manager;             // emulation manager device, e.g. "mlx5_0" (doca)
+  std::string function;            // VUID of the VIRTIO_FS emulated function (doca)
   std::string backend;             // backend URL, see fs/backend/backend_url.h
   unsigned threads = 4;            // fuse workers
   uint32_t request_queues = 1;     // vhost-user request queues offered (+1 hiprio queue)
@@ -48,12 +50,16 @@ struct FsdConfig {
 Result<FsdConfig> ParseFsdConfig(const nlohmann::json& doc);
 Result<FsdConfig> LoadFsdConfigFile(const std::string& path);
 
-// One share object ({"name", "transport", "mount", "socket", "tag", "backend", "threads",
+// One share object ({"name", "transport", "mount", "socket", "tag", "manager", "function",
+// "backend", "threads",
 // "request_queues", "queue_size", "read_only", "writeback", "max_pages", "squash",
 // "anon_uid", "anon_gid", "use_fusermount"}; `name` and `backend` required), validated.
 // `where` prefixes error messages ("shares[2]", "params").
 Result<ShareConfig> ParseShareConfig(const nlohmann::json& obj, const std::string& where);
 nlohmann::json ShareConfigJson(const ShareConfig& share);
+
+// Whether this build has the DOCA transport (DPUSTOR_DOCA).
+bool DocaTransportBuilt();
 
 // Checks one share on its own.
 Status ValidateShare(const ShareConfig& share, const std::string& where);

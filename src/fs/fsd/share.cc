@@ -4,6 +4,9 @@
 
 #include "fs/backend/backend_url.h"
 #include "fs/transport/vhost_user/vhost_user_device.h"
+#ifdef DPUSTOR_HAVE_DOCA
+#include "fs/transport/doca/doca_vfs_device.h"
+#endif
 
 namespace dpustor::fs::fsd {
 namespace {
@@ -38,7 +41,9 @@ Result<std::unique_ptr<Share>> Share::Open(const ShareConfig& config,
   if (Status s = share->StartTransport(std::move(on_stopped)); !s.ok())
     return Error{s.error().code, "share '" + config.name + "': " + s.error().message};
   spdlog::info("fsd: share '{}' serves {} at {} ({}{}{})", config.name, config.backend,
-               config.transport == "fuse" ? config.mount : config.socket + " tag " + config.tag,
+               config.transport == "fuse"         ? config.mount
+               : config.transport == "vhost-user" ? config.socket + " tag " + config.tag
+                                                  : config.function + " tag " + config.tag,
                config.transport == "fuse"
                    ? std::to_string(config.threads) + " threads"
                    : std::to_string(config.request_queues) + " request queues",
@@ -56,6 +61,20 @@ Status Share::StartTransport(std::function<void()> on_stopped) {
     device_ = std::make_unique<vhost_user::VhostUserFsDevice>(*handler_, options);
     return device_->Start();
   }
+#ifdef DPUSTOR_HAVE_DOCA
+  if (config_.transport == "doca") {
+    handler_ = std::make_unique<EngineHandler>(*engine_);
+    doca::DocaVfsOptions options;
+    options.manager = config_.manager;
+    options.vuid = config_.function;
+    options.tag = config_.tag;
+    options.request_queues = config_.request_queues;
+    options.queue_size = config_.queue_size;
+    options.max_request_bytes = config_.max_pages * 4096 + 4096;
+    device_ = std::make_unique<doca::DocaVfsDevice>(*handler_, options);
+    return device_->Start();
+  }
+#endif
   devfuse::DevFuseOptions options;
   options.mount.mount_dir = config_.mount;
   options.mount.source = config_.name;

@@ -96,7 +96,8 @@ TEST(FsdConfig, BadValuesRefused) {
     const char* expect;
   } cases[] = {
       {"transport", "vhost-user", "socket: a socket path is required"},
-      {"transport", "nbd", "'nbd' is unknown (known: fuse, vhost-user)"},
+      {"transport", "nbd", "'nbd' is unknown (known: fuse, vhost-user, doca)"},
+      {"manager", "mlx5_0", "manager and function belong to the doca transport"},
       {"socket", "/run/x.sock", "socket and tag belong to the vhost-user transport"},
       {"squash", "some", "squash 'some': none, root or all"},
       {"mount", "mnt/x", "must be an absolute path"},
@@ -160,6 +161,22 @@ TEST(FsdConfig, VhostUserShares) {
             std::string::npos);
   twin["socket"] = "/run/vm2.sock";
   EXPECT_TRUE(ParseFsdConfig(json{{"shares", {share, twin}}}).ok());  // same tag is fine
+}
+
+TEST(FsdConfig, DocaTransportOnlyWhereBuilt) {
+  json share = {{"name", "bf"},        {"transport", "doca"},
+                {"manager", "mlx5_0"}, {"function", "MT2334XZ0000VFSD0D0F2"},
+                {"tag", "data"},       {"backend", "memory:"}};
+  auto parsed = ParseFsdConfig(json{{"shares", {share}}});
+  if (DocaTransportBuilt()) {
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    share.erase("function");
+    EXPECT_NE(ErrorOf(json{{"shares", {share}}}).find("needs manager and function"),
+              std::string::npos);
+  } else {
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_NE(parsed.error().message.find("'doca' is not built"), std::string::npos);
+  }
 }
 
 TEST(FsdConfig, NoSharesNeedsAControlSocket) {
