@@ -94,6 +94,17 @@ const std::map<std::string, Resource>& Resources() {
          {"VF", "attach/vf_index"},
          {"ERROR", "error"},
          {"ATTACH-ERROR", "attach_error"}}}},
+      {"shares",
+       {"/api/v1/shares",
+        {{"NAME", "name"},
+         {"DPU", "dpu"},
+         {"TAG", "tag"},
+         {"BACKEND", "backend"},
+         {"DATA-PLANE", "observed_plane"},
+         {"STATE", "state"},
+         {"REQUESTS", "counters/requests"},
+         {"ERRORS", "counters/errors"},
+         {"ERROR", "error"}}}},
       {"hosts", {"/api/v1/hosts", {{"NAME", "name"}, {"STATE", "state"}, {"DPUS", "dpus"}}}},
       {"events",
        {"/api/v1/events",
@@ -196,6 +207,28 @@ int Send(const std::string& server, const std::string& method, const std::string
   return 0;
 }
 
+// Polls a share until it is ready (or gone, for `gone_is_done`) or `seconds` pass.
+int WaitShare(const std::string& server, const std::string& name, int seconds, bool gone_is_done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  std::string last = "?", error;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = HttpGet(server, "/api/v1/shares/" + Encode(name), std::chrono::seconds(10));
+    if (r.ok() && r->status == 404 && gone_is_done) return 0;
+    if (r.ok() && r->status == 200) {
+      auto v = nlohmann::json::parse(r->body, nullptr, false);
+      if (v.is_object()) {
+        last = v.value("state", "?");
+        error = v.value("error", "");
+        if (!gone_is_done && last == "ready") return 0;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::cerr << "error: share " << name << " still " << last << " after " << seconds << " s"
+            << (error.empty() ? "" : ": " + error) << "\n";
+  return 1;
+}
+
 // Polls the volume until `done` says so, it fails, or `seconds` pass. 0 = success.
 int WaitVolume(const std::string& server, const std::string& name, int seconds,
                const std::function<bool(const nlohmann::json&)>& done, bool gone_is_done) {
@@ -248,19 +281,45 @@ int main(int argc, char** argv) {
 
   auto* describe = app.add_subcommand("describe", "show one resource in full");
   std::string kind, name;
-  describe->add_option("kind", kind, "dpu, cluster, agent or volume")
+  describe->add_option("kind", kind, "dpu, cluster, agent, volume or share")
       ->required()
-      ->check(CLI::IsMember({"dpu", "cluster", "agent", "volume"}));
+      ->check(CLI::IsMember({"dpu", "cluster", "agent", "volume", "share"}));
   describe->add_option("name", name, "its name")->required();
   int wait_s = 0;
   auto* create = app.add_subcommand("create", "create a resource");
   std::string create_kind, vol_name, vol_cluster, vol_pool, vol_size;
-  create->add_option("kind", create_kind, "volume")->required()->check(CLI::IsMember({"volume"}));
+  create->add_option("kind", create_kind, "volume or share")
+      ->required()
+      ->check(CLI::IsMember({"volume", "share"}));
   create->add_option("name", vol_name, "its name")->required();
-  create->add_option("--cluster", vol_cluster, "Ceph cluster (its agent's name)")->required();
-  create->add_option("--pool", vol_pool, "RBD pool")->required();
-  create->add_option("--size", vol_size, "size, e.g. 10G, 512M")->required();
-  create->add_option("--wait", wait_s, "wait up to this many seconds until it is available");
+  create->add_option("--cluster", vol_cluster, "volume: Ceph cluster (its agent's name)");
+  create->add_option("--pool", vol_pool, "volume: RBD pool");
+  create->add_option("--size", vol_size, "volume: size, e.g. 10G, 512M");
+  create->add_option("--wait", wait_s,
+                     "wait up to this many seconds until it is available (share: ready)");
+  std::string sh_dpu, sh_backend, sh_tag, sh_squash = "none", sh_plane = "auto";
+  int sh_function = 0, sh_queues = 1;
+  std::optional<std::uint32_t> sh_uid, sh_gid;
+  bool sh_read_only = false;
+  create->add_option("--dpu", sh_dpu, "share: the DPU that exposes it");
+  create->add_option("--backend", sh_backend,
+                     "share: local:/DIR, memory: or nfs://HOST/EXPORT[?version=3]");
+  create->add_option("--tag", sh_tag, "share: the virtio-fs tag the guest mounts");
+  create->add_option("--function", sh_function, "share: host PF index")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  create->add_flag("--read-only", sh_read_only, "share: refuse every change");
+  create->add_option("--squash", sh_squash, "share: none, root or all")
+      ->check(CLI::IsMember({"none", "root", "all"}))
+      ->capture_default_str();
+  create->add_option("--anon-uid", sh_uid, "share: uid squashed callers become");
+  create->add_option("--anon-gid", sh_gid, "share: gid squashed callers become");
+  create->add_option("--request-queues", sh_queues, "share: virtio-fs request queues")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  create->add_option("--data-plane", sh_plane, "share: auto, snap or fsd")
+      ->check(CLI::IsMember({"auto", "snap", "fsd"}))
+      ->capture_default_str();
 
   auto* attach = app.add_subcommand("attach", "attach a volume to a DPU function");
   std::string att_dpu, att_protocol = "nvme";
@@ -292,7 +351,9 @@ int main(int argc, char** argv) {
   auto* del = app.add_subcommand("delete", "delete a resource");
   std::string del_kind;
   bool force = false;
-  del->add_option("kind", del_kind, "volume")->required()->check(CLI::IsMember({"volume"}));
+  del->add_option("kind", del_kind, "volume or share")
+      ->required()
+      ->check(CLI::IsMember({"volume", "share"}));
   del->add_option("name", vol_name, "its name")->required();
   del->add_flag("--force", force, "detach first if attached");
   del->add_option("--wait", wait_s, "wait up to this many seconds until it is gone");
@@ -305,7 +366,41 @@ int main(int argc, char** argv) {
     return s.has_value();
   };
   const std::string vpath = "/api/v1/volumes/" + Encode(vol_name);
+  if (create->parsed() && create_kind == "share") {
+    for (auto [flag, value] : {std::pair<const char*, std::string*>{"--dpu", &sh_dpu},
+                               {"--backend", &sh_backend},
+                               {"--tag", &sh_tag}}) {
+      if (value->empty()) {
+        std::cerr << "error: create share needs " << flag << "\n";
+        return 2;
+      }
+    }
+    nlohmann::json b = {{"name", vol_name},        {"dpu", sh_dpu},
+                        {"backend", sh_backend},   {"tag", sh_tag},
+                        {"pf_index", sh_function}, {"read_only", sh_read_only},
+                        {"squash", sh_squash},     {"request_queues", sh_queues},
+                        {"data_plane", sh_plane}};
+    if (sh_uid) b["anon_uid"] = *sh_uid;
+    if (sh_gid) b["anon_gid"] = *sh_gid;
+    int rc = Send(server, "POST", "/api/v1/shares", b, output, nullptr);
+    if (rc != 0 || wait_s <= 0) return rc;
+    return WaitShare(server, vol_name, wait_s, false);
+  }
+  if (del->parsed() && del_kind == "share") {
+    int rc = Send(server, "DELETE", "/api/v1/shares/" + Encode(vol_name), nlohmann::json::object(),
+                  output, nullptr);
+    if (rc != 0 || wait_s <= 0) return rc;
+    return WaitShare(server, vol_name, wait_s, true);
+  }
   if (create->parsed()) {
+    for (auto [flag, value] : {std::pair<const char*, std::string*>{"--cluster", &vol_cluster},
+                               {"--pool", &vol_pool},
+                               {"--size", &vol_size}}) {
+      if (value->empty()) {
+        std::cerr << "error: create volume needs " << flag << "\n";
+        return 2;
+      }
+    }
     std::uint64_t size = 0;
     if (!size_of(&size)) return 2;
     int rc = Send(
@@ -376,6 +471,7 @@ int main(int argc, char** argv) {
   std::string path = kind == "dpu"       ? "/api/v1/dpus/"
                      : kind == "cluster" ? "/api/v1/clusters/"
                      : kind == "volume"  ? "/api/v1/volumes/"
+                     : kind == "share"   ? "/api/v1/shares/"
                                          : "/api/v1/agents/";
   if (int rc = Fetch(server, path + Encode(name), &body); rc != 0) return rc;
   if (output == "json") {

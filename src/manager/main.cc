@@ -114,16 +114,21 @@ int main(int argc, char** argv) {
     return 1;
   }
   VolumeService volumes(**store, inventory, events, agents, VolumeServiceOptions{});
+  ShareService shares(**store, inventory, events, agents, ShareServiceOptions{});
   agents.OnRegistered([&](const std::string& name, const std::string& kind) {
     volumes.AgentRegistered(name, kind);
+    shares.AgentRegistered(name, kind);
   });
   agents.OnReport([&](const std::string& name, const std::string& kind,
                       const std::shared_ptr<const json>& status) {
-    if (kind == protocol::kKindDpu) volumes.DpuReported(name, *status);
+    if (kind != protocol::kKindDpu) return;
+    volumes.DpuReported(name, *status);
+    shares.DpuReported(name, *status);
   });
   volumes.Start();
+  shares.Start();
   Router router;
-  RestContext ctx{inventory, events, **store, agents, volumes, NowMs()};
+  RestContext ctx{inventory, events, **store, agents, volumes, shares, NowMs()};
   RegisterRestApi(router, ctx);
   HttpServer http_server(ioc, router);
   if (auto st = http_server.Listen(http); !st.ok()) {
@@ -151,6 +156,7 @@ int main(int argc, char** argv) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  shares.Stop();
   volumes.Stop();
   events.Add("manager", "manager.stopped", "clean shutdown");
   (*store)->Flush();

@@ -154,6 +154,15 @@ void RegisterRestApi(Router& router, RestContext ctx) {
     if (force != "true" && force != "false") return JsonError(400, "force must be true or false");
     return FromResult(vs.Delete(c[0], force == "true"));
   });
+  ShareService& ss = ctx.shares;
+  router.Add("GET", "/api/v1/shares",
+             [&ss](const HttpRequest&, const Captures&) { return Json(ss.List()); });
+  router.Add("GET", "/api/v1/shares/{name}",
+             [&ss](const HttpRequest&, const Captures& c) { return FromResult(ss.Get(c[0])); });
+  router.Add("POST", "/api/v1/shares",
+             with_body([&ss](const json& b, const Captures&) { return ss.Create(b); }, 201));
+  router.Add("DELETE", "/api/v1/shares/{name}",
+             [&ss](const HttpRequest&, const Captures& c) { return FromResult(ss.Delete(c[0])); });
   router.Add("GET", "/metrics", [ctx](const HttpRequest&, const Captures&) {
     return HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics(ctx)};
   });

@@ -8,6 +8,7 @@
 #include "manager/event_log.h"
 #include "manager/http_server.h"
 #include "manager/inventory.h"
+#include "manager/share_service.h"
 #include "manager/store.h"
 #include "manager/volume_service.h"
 
@@ -19,6 +20,7 @@ struct RestContext {
   Store& store;
   const AgentService& agents;
   VolumeService& volumes;
+  ShareService& shares;
   std::int64_t started_ms;
 };
 

@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS volumes (
   name TEXT PRIMARY KEY,
   doc TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS shares (
+  name TEXT PRIMARY KEY,
+  doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   ts_ms INTEGER NOT NULL,
@@ -222,6 +226,34 @@ std::vector<json> Store::LoadVolumes() {
   std::lock_guard lock(db_mu_);
   std::vector<json> out;
   Stmt q(db_, "SELECT doc FROM volumes ORDER BY name");
+  while (q.Step()) {
+    json doc = ParseOrNull(q.Text(0));
+    if (doc.is_object()) out.push_back(std::move(doc));
+  }
+  return out;
+}
+
+Status Store::PutShare(const std::string& name, const json& doc) {
+  std::lock_guard lock(db_mu_);
+  Stmt q(db_,
+         "INSERT INTO shares(name, doc) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = ?2");
+  q.Bind(1, name).Bind(2, doc.dump());
+  if (!q.Done()) return Error{rpc::kFailed, std::string("store: ") + sqlite3_errmsg(db_)};
+  return Status::Ok();
+}
+
+Status Store::DeleteShare(const std::string& name) {
+  std::lock_guard lock(db_mu_);
+  Stmt q(db_, "DELETE FROM shares WHERE name = ?1");
+  q.Bind(1, name);
+  if (!q.Done()) return Error{rpc::kFailed, std::string("store: ") + sqlite3_errmsg(db_)};
+  return Status::Ok();
+}
+
+std::vector<json> Store::LoadShares() {
+  std::lock_guard lock(db_mu_);
+  std::vector<json> out;
+  Stmt q(db_, "SELECT doc FROM shares ORDER BY name");
   while (q.Step()) {
     json doc = ParseOrNull(q.Text(0));
     if (doc.is_object()) out.push_back(std::move(doc));

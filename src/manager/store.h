@@ -80,6 +80,10 @@ class Store {
   Status PutVolume(const std::string& name, const json& doc);
   Status DeleteVolume(const std::string& name);
   std::vector<json> LoadVolumes();
+  // File shares, the same way.
+  Status PutShare(const std::string& name, const json& doc);
+  Status DeleteShare(const std::string& name);
+  std::vector<json> LoadShares();
 
   std::uint64_t flushes() const;
 

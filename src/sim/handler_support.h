@@ -61,7 +61,9 @@ inline const EmulationFunction& SelectFunction(const SimState& state, const rpc:
     f = state.FindFunction(type, *pf, vf);
     what = "pf_id " + std::to_string(*pf) + (vf ? " vf_id " + std::to_string(*vf) : "");
   }
-  std::string kind = type == FunctionType::kNvme ? "NVMe" : "virtio-blk";
+  std::string kind = type == FunctionType::kNvme        ? "NVMe"
+                     : type == FunctionType::kVirtioBlk ? "virtio-blk"
+                                                        : "virtio-fs";
   if (f == nullptr) Check(Status(NoSuchDevice("no " + kind + " emulation function at " + what)));
   if (f->type != type) Check(Status(NoSuchDevice(what + " is not a " + kind + " function")));
   return *f;

@@ -35,12 +35,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--serial", config.serial, "card serial, the prefix of every vuid")
       ->capture_default_str();
+  app.add_flag("--virtio-fs", config.virtio_fs,
+               "a BlueField-3 with virtio-fs emulation: VIRTIO_FS PFs and SNAP's virtio_fs_* "
+               "and fsdev_* methods (snap4 only)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (!InitLogging("dpustor-snap-sim", log_level))
     spdlog::warn("simulator: unknown log level '{}', using info", log_level);
+  if (config.virtio_fs && dialect_name != "snap4") {
+    spdlog::error("simulator: --virtio-fs needs --dialect snap4 (SNAP 3.x has no virtio-fs)");
+    return 2;
+  }
   if (Status s = sim::ValidateSimConfig(config); !s.ok()) {
     spdlog::error("simulator: {}", s.error().message);
     return 2;

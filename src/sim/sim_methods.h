@@ -25,6 +25,8 @@ using SimMethodTable = rpc::MethodTable<SimState>;
 void AddBdevMethods(SimMethodTable& table);   // bdev_methods.cc
 void AddSnap4Methods(SimMethodTable& table);  // snap4_methods.cc
 void AddSnap3Methods(SimMethodTable& table);  // snap3_methods.cc
+// DOCA SNAP virtio-fs (SNAP-4 on a BlueField-3 with virtio-fs only).
+void AddVirtioFsMethods(SimMethodTable& table);  // virtio_fs_methods.cc
 // REQUIRES: every other method of the table is already registered.
 void AddCommonMethods(SimMethodTable& table, Dialect dialect);  // common_methods.cc
 

@@ -22,11 +22,13 @@ std::string Bdf(int bus, int linear) {
 }
 
 const char* TypeTag(FunctionType t) {
-  return t == FunctionType::kNvme ? "NVME" : "VBLK";
+  return t == FunctionType::kNvme ? "NVME" : t == FunctionType::kVirtioBlk ? "VBLK" : "VFS";
 }
 
 const char* TypeName(FunctionType t) {
-  return t == FunctionType::kNvme ? "NVMe" : "virtio-blk";
+  return t == FunctionType::kNvme        ? "NVMe"
+         : t == FunctionType::kVirtioBlk ? "virtio-blk"
+                                         : "virtio-fs";
 }
 
 std::string NamespaceClaim(const std::string& nqn, std::uint32_t nsid) {
@@ -63,6 +65,8 @@ std::string RandomUuid() {
 Status ValidateSimConfig(const SimConfig& c) {
   if (c.pfs < 0 || kFirstPfFunction + 2 * c.pfs > 256)
     return Error{rpc::kInvalidParams, "--pfs must be between 0 and 127"};
+  if (c.virtio_fs && kFirstPfFunction + 3 * c.pfs > 256)
+    return Error{rpc::kInvalidParams, "--pfs must be between 0 and 84 with virtio-fs"};
   if (c.vfs < 0 || c.pfs * c.vfs > 256)
     return Error{rpc::kInvalidParams, "--vfs times --pfs must be between 0 and 256"};
   if (c.serial.empty()) return Error{rpc::kInvalidParams, "the card serial must not be empty"};
@@ -98,6 +102,19 @@ SimState::SimState(SimConfig config, std::unique_ptr<RbdOpener> rbd)
         functions_.push_back(v);
       }
     }
+  }
+  // VIRTIO_FS PFs after the virtio-blk ones, without VFs.
+  for (int pf = 0; config_.virtio_fs && pf < config_.pfs; ++pf) {
+    int linear = kFirstPfFunction + 2 * config_.pfs + pf;
+    EmulationFunction f;
+    f.type = FunctionType::kVirtioFs;
+    f.pf_index = pf;
+    f.pci_bdf = Bdf(kStaticPfBus, linear);
+    f.vhca_id = next_vhca_id_++;
+    char tail[32];
+    std::snprintf(tail, sizeof tail, "S0D%dF%d", linear / 8, linear % 8);
+    f.vuid = config_.serial + TypeTag(f.type) + tail;
+    functions_.push_back(f);
   }
 }
 

@@ -38,7 +38,7 @@
 
 namespace dpustor::sim {
 
-enum class FunctionType { kNvme, kVirtioBlk };
+enum class FunctionType { kNvme, kVirtioBlk, kVirtioFs };
 
 struct EmulationFunction {
   FunctionType type = FunctionType::kNvme;
@@ -132,6 +132,10 @@ struct SimConfig {
   int vfs = 4;                          // VFs per PF
   std::string serial = "MT2334X00000";  // the card's serial, the prefix of every vuid
   std::string emulation_manager = "mlx5_0";
+  // A BlueField-3 whose firmware enables virtio-fs emulation (VIRTIO_FS_EMULATION_ENABLE):
+  // `pfs` static VIRTIO_FS PFs (no VFs: SNAP's virtio-fs has no SR-IOV) and the SNAP-4
+  // virtio_fs_* / fsdev_* methods.
+  bool virtio_fs = false;
 };
 
 // Checks a SimConfig; the layout must fit the PCI buses the simulator lays functions on.
@@ -167,6 +171,42 @@ struct RbdBdevSpec {
   std::string cluster_name;     // a registered cluster, or "" for a connection of its own
   RbdClusterConfig own_config;  // used when cluster_name is empty
   std::string uuid;             // "" -> random
+};
+
+// SPDK file-system devices (the backends of SNAP's virtio-fs devices).
+struct Fsdev {
+  std::string name;
+  std::string kind;        // "nfs" or "aio"
+  std::string server;      // nfs
+  std::string exportname;  // nfs
+  std::string root_path;   // aio
+};
+
+struct VirtioFsDeviceSpec {
+  std::string dev_name;
+  std::string transport_name;
+  std::string tag;
+  std::string fsdev;
+  std::uint32_t num_request_queues = 1;
+  std::uint32_t queue_size = 128;
+  std::string driver_platform = "x86_64";
+};
+
+// The counters virtio_fs_device_get_stat reports. The simulator moves no data: they stay zero.
+struct VirtioFsStat {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t bytes_read = 0;
+  std::uint64_t bytes_written = 0;
+};
+
+struct VirtioFsDevice {
+  VirtioFsDeviceSpec spec;
+  std::string manager;  // set by virtio_fs_doca_device_modify
+  std::string vuid;     // the VIRTIO_FS function it is bound to, "" if none yet
+  bool started = false;
+  bool hotplugged = false;
+  VirtioFsStat stat;
 };
 
 class SimState {
@@ -250,6 +290,29 @@ class SimState {
   Status RegisterRbdCluster(const std::string& name, const RbdClusterConfig& config);
   Status UnregisterRbdCluster(const std::string& name);
 
+  // --- virtio-fs (virtio_fs_state.cc; SNAP-4 with config().virtio_fs only) ---------------
+  // Transport "DOCA" and emulation managers must exist, and the transport be started, before
+  // a device starts. Creating what exists fails with "File exists".
+  Status CreateVirtioFsTransport(const std::string& name);
+  Status CreateVirtioFsManager(const std::string& manager);
+  Status StartVirtioFsTransport(const std::string& name);
+  // A new hot-plugged VIRTIO_FS PF on `manager`; returns it.
+  Result<const EmulationFunction*> CreateVirtioFsFunction(const std::string& manager);
+  const std::map<std::string, Fsdev>& fsdevs() const { return fsdevs_; }
+  Status CreateFsdev(Fsdev fsdev);
+  // Fails while a device uses it; a fsdev of another kind counts as missing.
+  Status DeleteFsdev(const std::string& name, const std::string& kind);
+  const std::map<std::string, VirtioFsDevice>& virtio_fs_devices() const { return fs_devices_; }
+  Status CreateVirtioFsDevice(const VirtioFsDeviceSpec& spec);
+  // Binds a stopped device to a VIRTIO_FS function of `manager`.
+  Status ModifyVirtioFsDevice(const std::string& dev_name, const std::string& manager,
+                              const std::string& vuid);
+  Status StartVirtioFsDevice(const std::string& dev_name);
+  Status StopVirtioFsDevice(const std::string& dev_name);
+  Status HotplugVirtioFsDevice(const std::string& dev_name);
+  // Only a stopped device; releases its function.
+  Status DestroyVirtioFsDevice(const std::string& dev_name);
+
   // Nanoseconds since the simulator started: the clock of bdev_get_iostat's "ticks".
   std::uint64_t ticks() const;
 
@@ -271,6 +334,10 @@ class SimState {
   std::map<std::string, VirtioBlkController> vblk_;
   std::map<std::string, Bdev> bdevs_;
   std::map<std::string, RegisteredCluster> clusters_;
+  std::map<std::string, bool> fs_transports_;  // name -> started
+  std::vector<std::string> fs_managers_;
+  std::map<std::string, Fsdev> fsdevs_;
+  std::map<std::string, VirtioFsDevice> fs_devices_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -16,7 +16,7 @@ using json = nlohmann::json;
 using rpc::Params;
 
 const char* TypeTag(FunctionType t) {
-  return t == FunctionType::kNvme ? "NVME" : "VBLK";
+  return t == FunctionType::kNvme ? "NVME" : t == FunctionType::kVirtioBlk ? "VBLK" : "VIRTIO_FS";
 }
 
 json FunctionJson(const EmulationFunction& f) {

@@ -25,10 +25,11 @@ std::optional<Dialect> ParseDialect(std::string_view name) {
   return std::nullopt;
 }
 
-SimMethodTable BuildMethodTable(Dialect dialect) {
+SimMethodTable BuildMethodTable(Dialect dialect, bool virtio_fs) {
   SimMethodTable t;
   if (dialect == Dialect::kSnap4) {
     AddSnap4Methods(t);
+    if (virtio_fs) AddVirtioFsMethods(t);
   } else {
     AddSnap3Methods(t);
   }
@@ -42,7 +43,7 @@ struct SnapSim::Rep : std::enable_shared_from_this<SnapSim::Rep> {
       : options(std::move(o)),
         strand(asio::make_strand(ioc)),
         state(options.config, std::move(rbd)),
-        table(BuildMethodTable(options.dialect)),
+        table(BuildMethodTable(options.dialect, options.config.virtio_fs)),
         server(ioc, options.connection,
                [this](std::shared_ptr<rpc::RpcConnection> c) { OnConnection(std::move(c)); }) {}
 

@@ -52,7 +52,8 @@ class SnapSim {
 };
 
 // The complete table a simulator of `dialect` serves: the dialect's SNAP methods, the SPDK
-// bdev methods, then rpc_get_methods and spdk_get_version.
-SimMethodTable BuildMethodTable(Dialect dialect);
+// bdev methods (with `virtio_fs`, SNAP-4's virtio-fs methods too), then rpc_get_methods and
+// spdk_get_version.
+SimMethodTable BuildMethodTable(Dialect dialect, bool virtio_fs = false);
 
 }  // namespace dpustor::sim
