@@ -1,7 +1,9 @@
 // ParseBackendUrl: the syntax of every backend URL, whether or not that backend is built in
 // (OpenBackend in backend_registry.cc says which ones are). Accepted forms:
-//   local:/abs/dir          the directory is taken literally (no percent-decoding), so any
-//                           path a shell can name works; relative paths are refused
+//   local:/abs/dir[?k=v...] the directory is taken literally (no percent-decoding), so any
+//                           path a shell can name works; relative paths are refused. A '?'
+//                           starts options only when all that follows is k=v pairs with
+//                           lower-case keys, so a directory named "a?b" stays a path
 //   memory:[?k=v...]
 //   nfs://host[:port]/export/path[?version=3&nfsport=N&mountport=N]
 //                           host may be [v6]; path and query are percent-decoded; the port
@@ -74,6 +76,24 @@ Status ParseQuery(std::string_view url, std::string_view query, BackendUrl* out)
   return Status::Ok();
 }
 
+// "k=v" or "k=v&k2=v2" with keys of [a-z_]: what a local: URL's options look like.
+bool LooksLikeOptions(std::string_view q) {
+  if (q.empty()) return false;
+  size_t start = 0;
+  while (start <= q.size()) {
+    size_t amp = q.find('&', start);
+    std::string_view pair = q.substr(start, amp == std::string_view::npos ? q.npos : amp - start);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos || eq == 0) return false;
+    for (char c : pair.substr(0, eq))
+      if (!(c >= 'a' && c <= 'z') && c != '_') return false;
+    if (pair.find('/') != std::string_view::npos) return false;
+    if (amp == std::string_view::npos) break;
+    start = amp + 1;
+  }
+  return true;
+}
+
 Status ParseLocal(std::string_view url, std::string_view rest, BackendUrl* out) {
   // `local:///dir` is the same as `local:/dir` (the URL-shaped spelling users try first).
   if (rest.starts_with("///")) rest.remove_prefix(2);
@@ -81,6 +101,11 @@ Status ParseLocal(std::string_view url, std::string_view rest, BackendUrl* out) 
   if (rest.front() != '/')
     return Bad(url, "local: needs an absolute directory, not '" + std::string(rest) + "'");
   if (rest.find('\0') != std::string_view::npos) return Bad(url, "NUL in the path");
+  if (size_t q = rest.find('?');
+      q != std::string_view::npos && LooksLikeOptions(rest.substr(q + 1))) {
+    if (Status s = ParseQuery(url, rest.substr(q + 1), out); !s.ok()) return s;
+    rest = rest.substr(0, q);
+  }
   std::string path(rest);
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   out->path = std::move(path);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -110,6 +111,21 @@ struct LinuxDirent64 {
 
 // (st_dev, handle bytes) in handle mode, (st_dev, st_ino) in descriptor mode; the first
 // byte of `id` says which, so the two never collide.
+namespace {
+// Descriptors kept open for hot handle-mode nodes, process-wide (descriptors are a
+// process resource, shared by every share). Reopening by handle costs two system calls per
+// operation; a node that keeps its descriptor costs none, as long as the budget lasts.
+std::atomic<size_t> cached_fds{0};
+size_t CachedFdBudget() {
+  static const size_t budget = [] {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return size_t{16384};
+    return static_cast<size_t>(rl.rlim_cur / 4);  // leave most for open files and sockets
+  }();
+  return budget;
+}
+}  // namespace
+
 struct LocalBackend::Node {
   struct Key {
     dev_t dev = 0;
@@ -119,6 +135,10 @@ struct LocalBackend::Node {
   Node(Key k, mode_t t, int descriptor) : key_(std::move(k)), type(t), fd(descriptor) {}
   ~Node() {
     if (fd >= 0) close(fd);
+    if (int c = cached.load(); c >= 0) {
+      close(c);
+      cached_fds.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
   const Key& key() const { return key_; }
   bool by_handle() const { return fd < 0; }
@@ -126,6 +146,9 @@ struct LocalBackend::Node {
   const Key key_;
   const mode_t type;  // S_IFMT bits at lookup
   const int fd;       // O_PATH descriptor in descriptor mode, else -1
+  // Handle mode: an O_PATH descriptor kept after the first reopen while the budget allows;
+  // set once, closed with the node (operations hold the node, so never while in use).
+  mutable std::atomic<int> cached{-1};
 };
 
 struct LocalBackend::NodeKeyHash {
@@ -362,6 +385,11 @@ int LocalBackend::PathFd(const Node& node, NodeFd* out) {
     out->owned = false;
     return 0;
   }
+  if (int c = node.cached.load(std::memory_order_acquire); c >= 0) {
+    out->fd = c;
+    out->owned = false;
+    return 0;
+  }
   int mount_fd = MountFd(node.key().dev);
   if (mount_fd < 0) return ESTALE;
   HandleBuffer buf;
@@ -372,6 +400,14 @@ int LocalBackend::PathFd(const Node& node, NodeFd* out) {
   if (fd < 0) return errno;
   out->fd = fd;
   out->owned = true;
+  if (cached_fds.fetch_add(1, std::memory_order_relaxed) < CachedFdBudget()) {
+    int none = -1;
+    if (node.cached.compare_exchange_strong(none, fd)) {
+      out->owned = false;  // the node keeps it from now on
+      return 0;
+    }
+  }
+  cached_fds.fetch_sub(1, std::memory_order_relaxed);
   return 0;
 }
 

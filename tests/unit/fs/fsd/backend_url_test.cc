@@ -16,6 +16,19 @@ TEST(BackendUrl, LocalAbsoluteDirectory) {
   EXPECT_TRUE(url->query.empty());
 }
 
+TEST(BackendUrl, LocalOptionsAfterTheDirectory) {
+  auto url = ParseBackendUrl("local:/srv/share?handles=off&cache=none");
+  ASSERT_TRUE(url.ok()) << url.error().message;
+  EXPECT_EQ(url->path, "/srv/share");
+  EXPECT_EQ(url->query.at("handles"), "off");
+  EXPECT_EQ(url->query.at("cache"), "none");
+  auto odd = ParseBackendUrl("local:/srv/what?/x=1");  // '/' after '?': still a path
+  ASSERT_TRUE(odd.ok());
+  EXPECT_EQ(odd->path, "/srv/what?/x=1");
+  EXPECT_TRUE(odd->query.empty());
+  EXPECT_FALSE(ParseBackendUrl("local:/srv?cache=none&cache=auto").ok());  // given twice
+}
+
 TEST(BackendUrl, LocalPathIsLiteralAndTrailingSlashDropped) {
   auto url = ParseBackendUrl("local:/srv/a%20b?x/");
   ASSERT_TRUE(url.ok()) << url.error().message;
