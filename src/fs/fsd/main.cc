@@ -4,6 +4,9 @@
 // socket answers fsd.* JSON-RPC, including creating and deleting shares at run time.
 // Exit status: 0 after SIGTERM/SIGINT (or every configured mount gone), 2 for bad input,
 // 1 when a configured share cannot be served.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -90,6 +93,12 @@ int main(int argc, char** argv) {
 
   if (!InitLogging("dpustor-fsd", log_level))
     spdlog::warn("fsd: unknown log level '{}', using info", log_level);
+  // Every share's open files, and the local backend's descriptors for nodes in use, count
+  // against one process limit: take what the hard limit allows (as virtiofsd does).
+  if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 1 << 20);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) spdlog::warn("fsd: cannot raise RLIMIT_NOFILE");
+  }
 
   FsdConfig config;
   if (!config_file.empty()) {
