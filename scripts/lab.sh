@@ -82,15 +82,22 @@ start manager "$bin/manager/dpustor-manager" --listen "127.0.0.1:$agent_port" \
 wait_for 10 "the manager" curl -sf "http://127.0.0.1:$http_port/healthz"
 
 start snap-sim-bf3 "$bin/sim/dpustor-snap-sim" --socket "$lab_dir/bf3-snap.sock" \
-  --dialect snap4 --pfs 2 --vfs 4
+  --dialect snap4 --pfs 2 --vfs 4 --virtio-fs
 start snap-sim-bf2 "$bin/sim/dpustor-snap-sim" --socket "$lab_dir/bf2-snap.sock" \
   --dialect snap3 --pfs 1 --vfs 2
 wait_for 10 "the SNAP simulators" test -S "$lab_dir/bf2-snap.sock" -a -S "$lab_dir/bf3-snap.sock"
 
+# bf2-0's SNAP has no virtio-fs: its file shares go to a dpustor-fsd that starts empty and
+# takes shares from the agent (vhost-user sockets in $lab_dir/vhost, one per share).
+mkdir -p "$lab_dir/vhost"
+start fsd-bf2 "$bin/fs/fsd/dpustor-fsd" --control-socket "$lab_dir/bf2-fsd.sock"
+wait_for 10 "dpustor-fsd for bf2-0" test -S "$lab_dir/bf2-fsd.sock"
+
 start dpu-agent-bf3 "$bin/agent/dpu/dpustor-dpu-agent" --manager "127.0.0.1:$agent_port" \
   --name bf3-0 --host server-0 --snap-socket "$lab_dir/bf3-snap.sock" --token-file "$lab_dir/token"
 start dpu-agent-bf2 "$bin/agent/dpu/dpustor-dpu-agent" --manager "127.0.0.1:$agent_port" \
-  --name bf2-0 --host server-1 --snap-socket "$lab_dir/bf2-snap.sock" --token-file "$lab_dir/token"
+  --name bf2-0 --host server-1 --snap-socket "$lab_dir/bf2-snap.sock" --token-file "$lab_dir/token" \
+  --fsd-socket "$lab_dir/bf2-fsd.sock" --fsd-vhost-dir "$lab_dir/vhost"
 start ceph-agent "$bin/agent/ceph/dpustor-ceph-agent" --manager "127.0.0.1:$agent_port" \
   --name ceph-lab --ceph-conf "$CEPH_CONF" --keyring "$CEPH_KEYRING" --user admin \
   --token-file "$lab_dir/token"
@@ -119,6 +126,8 @@ lab: up. Logs and sockets are in $lab_dir. Try:
   curl -s http://127.0.0.1:$http_port/metrics
   ceph --conf $CEPH_CONF --keyring $CEPH_KEYRING -s
   ls -l $lab_dir/share          # a FUSE mount served by dpustor-fsd from $lab_dir/share-data
+  build/src/cli/dpustorctl create share docs --dpu bf2-0 --backend local:$lab_dir/share-data --tag docs --wait 30
+  build/src/cli/dpustorctl get shares   # docs: vhost-user socket $lab_dir/vhost/docs.sock for a VM
   echo '{"jsonrpc":"2.0","id":1,"method":"fsd.stats"}' | python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect("$lab_dir/fsd.sock"); s.sendall(sys.stdin.buffer.read()); print(s.recv(1<<20).decode())'
 Ctrl-C stops the lab.
 EOT
