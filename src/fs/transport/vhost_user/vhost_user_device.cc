@@ -115,6 +115,12 @@ void VhostUserFsDevice::Run() {
 }
 
 void VhostUserFsDevice::Serve(UniqueFd conn) {
+  // A front-end that stops in the middle of a message, or stops reading our replies, must
+  // not hold this thread (and with it Stop()) forever: such a connection is dropped.
+  const auto ms = options_.message_timeout.count();
+  timeval limit{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
+  ::setsockopt(conn.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  ::setsockopt(conn.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   {
     std::lock_guard lock(mu_);
     session_ = std::make_unique<Session>(handler_, options_.session);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -27,6 +28,8 @@ namespace dpustor::fs::vhost_user {
 struct VhostUserOptions {
   std::string socket_path;  // created by Start(); a stale socket file is replaced
   SessionOptions session;
+  // Longest a front-end may take to finish a message it began, or to take our reply.
+  std::chrono::milliseconds message_timeout{5000};
 };
 
 class VhostUserFsDevice : public VirtioFsDevice {

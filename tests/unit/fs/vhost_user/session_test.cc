@@ -68,9 +68,9 @@ class TestHandler : public VirtioFsHandler {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return handled_ >= n; });
   }
-  bool WaitEnded(int n) {
+  bool WaitEnded(int n, std::chrono::milliseconds timeout = 5s) {
     std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, 5s, [&] { return ended_ >= n; });
+    return cv_.wait_for(lock, timeout, [&] { return ended_ >= n; });
   }
   int handled() {
     std::lock_guard lock(mu_);
@@ -485,6 +485,7 @@ TEST(VhostUserFsDeviceTest, FrontEndsComeAndGoOneAtATime) {
   TestHandler handler;
   VhostUserOptions o;
   o.socket_path = SocketPath("device");
+  o.message_timeout = 300ms;
   VhostUserFsDevice device(handler, o);
   ASSERT_TRUE(device.Start().ok());
   EXPECT_TRUE(device.serving());
@@ -517,11 +518,22 @@ TEST(VhostUserFsDeviceTest, FrontEndsComeAndGoOneAtATime) {
   ASSERT_TRUE(fourth.valid());
   EXPECT_TRUE(AskFeatures(fourth.get()) & Bit(kFeatureVersion1));
 
+  // A front-end that stops halfway through a message is dropped, not waited for.
+  fourth.Reset();
+  ASSERT_TRUE(handler.WaitEnded(3));
+  UniqueFd fifth = Connect(o.socket_path);
+  ASSERT_TRUE(fifth.valid());
+  MessageHeader partial{1, kVersion, 8};  // promises 8 payload bytes, sends none
+  ASSERT_EQ(write(fifth.get(), &partial, sizeof partial), static_cast<ssize_t>(sizeof partial));
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(handler.WaitEnded(4, 15s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+
   device.Stop();
   EXPECT_FALSE(device.serving());
   struct stat st;
   EXPECT_NE(lstat(o.socket_path.c_str(), &st), 0) << "socket left behind";
-  EXPECT_FALSE(ReadMessage(fourth.get()).ok());  // disconnected
+  EXPECT_FALSE(ReadMessage(fifth.get()).ok());  // disconnected
 }
 
 TEST(VhostUserFsDeviceTest, SocketPathChecks) {
