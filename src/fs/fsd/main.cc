@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -93,6 +94,9 @@ int main(int argc, char** argv) {
 
   if (!InitLogging("dpustor-fsd", log_level))
     spdlog::warn("fsd: unknown log level '{}', using info", log_level);
+  // A peer that went away must cost a write error, not the daemon (a VM's call eventfd,
+  // a control client, an NFS server connection).
+  std::signal(SIGPIPE, SIG_IGN);
   // Every share's open files, and the local backend's descriptors for nodes in use, count
   // against one process limit: take what the hard limit allows (as virtiofsd does).
   if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -95,10 +95,6 @@ fuse_file_lock FromFlock(const struct flock& fl) {
   return lk;
 }
 
-int FdOf(const FileInfo& fi) {
-  return static_cast<int>(fi.fh);
-}
-
 struct LinuxDirent64 {
   uint64_t d_ino;
   int64_t d_off;
@@ -167,6 +163,25 @@ struct LocalBackend::NodeFd {
   ~NodeFd() {
     if (owned) close(fd);
   }
+};
+
+// An open file; handed out as a FUSE fh through files_.
+struct LocalBackend::OpenFile {
+  explicit OpenFile(int descriptor) : fd(descriptor) {}
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  ~OpenFile() { close(fd); }
+  const int fd;
+};
+
+// An open directory: its descriptor, read under `mu` (getdents64 moves the position).
+struct LocalBackend::DirHandle {
+  explicit DirHandle(int descriptor) : fd(descriptor) {}
+  DirHandle(const DirHandle&) = delete;
+  DirHandle& operator=(const DirHandle&) = delete;
+  ~DirHandle() { close(fd); }
+  const int fd;
+  std::mutex mu;
 };
 
 // Retries blocking lock requests without blocking, on one thread, until they succeed,
@@ -251,16 +266,6 @@ class LocalBackend::LockWaiter {
 };
 
 namespace {
-
-// An open directory: its descriptor, read under `mu` (getdents64 moves the position).
-struct DirHandle {
-  int fd;
-  std::mutex mu;
-};
-
-DirHandle* DirOf(const FileInfo& fi) {
-  return reinterpret_cast<DirHandle*>(fi.fh);
-}
 
 // The handle of `fd` (O_PATH or open), as the key's id; 0 or an errno.
 int HandleOf(int fd, std::string* id) {
@@ -351,6 +356,9 @@ Capabilities LocalBackend::Init() {
 }
 
 void LocalBackend::Destroy() {
+  // The session is over (unmount, or the VM went away): what it had open is closed too.
+  files_.Clear();
+  dirs_.Clear();
   table_->Clear();
 }
 
@@ -472,6 +480,11 @@ int LocalBackend::OpenFlags(uint32_t flags) const {
   if (int refused_ = (refuse)) return (r)->ReplyError(refused_); \
   NodeFd fd;                                                     \
   if (int err_ = PathFd(*node, &fd)) return (r)->ReplyError(err_)
+// Declares `file`, the open file behind `fi.fh`, or replies EBADF: a handle this backend
+// did not issue (or already released) is refused, never used as a descriptor.
+#define DPUSTOR_OPEN_FILE(r, fi, file)                  \
+  std::shared_ptr<OpenFile> file = files_.Get((fi).fh); \
+  if (!file) return (r)->ReplyError(EBADF)
 // For a node that must be a directory (a parent, opendir).
 #define DPUSTOR_PARENT_FD(r, ino, node, fd) \
   DPUSTOR_DIR_OR_NODE_FD(r, ino, node, fd, S_ISDIR(node->type) ? 0 : ENOTDIR)
@@ -491,7 +504,8 @@ void LocalBackend::Forget(uint64_t ino, uint64_t nlookup) {
 void LocalBackend::Getattr(Request* r, uint64_t ino, const FileInfo* fi) {
   struct stat st;
   if (fi) {
-    if (fstat(FdOf(*fi), &st) < 0) return r->ReplyError(errno);
+    DPUSTOR_OPEN_FILE(r, *fi, file);
+    if (fstat(file->fd, &st) < 0) return r->ReplyError(errno);
     return r->ReplyAttr(st, options_.timeout);
   }
   DPUSTOR_NODE_FD(r, ino, node, fd);
@@ -503,7 +517,9 @@ void LocalBackend::Getattr(Request* r, uint64_t ino, const FileInfo* fi) {
 
 void LocalBackend::Setattr(Request* r, uint64_t ino, const SetattrArgs& a) {
   DPUSTOR_NODE_FD(r, ino, node, fd);
-  const int open_fd = a.fi ? FdOf(*a.fi) : -1;
+  std::shared_ptr<OpenFile> file = a.fi ? files_.Get(a.fi->fh) : nullptr;
+  if (a.fi && !file) return r->ReplyError(EBADF);
+  const int open_fd = file ? file->fd : -1;
   ProcPath path(fd.fd);
   if (a.valid & FATTR_MODE) {
     int rc = open_fd >= 0 ? fchmod(open_fd, a.mode & 07777)
@@ -631,7 +647,7 @@ void LocalBackend::Open(Request* r, uint64_t ino, const FileInfo& fi) {
   int file = open(path.text, OpenFlags(fi.flags));
   if (file < 0) return r->ReplyError(errno);
   OpenInfo oi;
-  oi.fh = static_cast<uint64_t>(file);
+  oi.fh = files_.Add(std::make_shared<OpenFile>(file));
   oi.keep_cache = options_.keep_cache;
   r->ReplyOpen(oi);
 }
@@ -656,12 +672,13 @@ void LocalBackend::Create(Request* r, uint64_t parent, std::string_view name, mo
     return r->ReplyError(err);
   }
   OpenInfo oi;
-  oi.fh = static_cast<uint64_t>(file);
+  oi.fh = files_.Add(std::make_shared<OpenFile>(file));
   oi.keep_cache = options_.keep_cache;
   r->ReplyCreate(e, oi);
 }
 
 void LocalBackend::Read(Request* r, uint64_t, size_t size, uint64_t off, const FileInfo& fi) {
+  DPUSTOR_OPEN_FILE(r, fi, file);
   std::span<const iovec> bufs = r->DataBuffers(size);
   // Trim the transport's buffers to `size`: reading more would overrun the request.
   std::vector<iovec> iov;
@@ -672,33 +689,37 @@ void LocalBackend::Read(Request* r, uint64_t, size_t size, uint64_t off, const F
     iov.push_back({b.iov_base, std::min(b.iov_len, room)});
     room -= iov.back().iov_len;
   }
-  ssize_t n = preadv(FdOf(fi), iov.data(), static_cast<int>(iov.size()), static_cast<off_t>(off));
+  ssize_t n = preadv(file->fd, iov.data(), static_cast<int>(iov.size()), static_cast<off_t>(off));
   if (n < 0) return r->ReplyError(errno);
   r->ReplyDataFilled(static_cast<size_t>(n));
 }
 
 void LocalBackend::Write(Request* r, uint64_t, std::span<const iovec> data, uint64_t off,
                          const FileInfo& fi) {
+  DPUSTOR_OPEN_FILE(r, fi, file);
   int count = static_cast<int>(std::min<size_t>(data.size(), IOV_MAX));
-  ssize_t n = pwritev(FdOf(fi), data.data(), count, static_cast<off_t>(off));
+  ssize_t n = pwritev(file->fd, data.data(), count, static_cast<off_t>(off));
   if (n < 0) return r->ReplyError(errno);
   r->ReplyWrite(static_cast<uint32_t>(n));
 }
 
 void LocalBackend::Flush(Request* r, uint64_t, const FileInfo& fi) {
   // close() of a duplicate reports deferred write errors (NFS hosts) without closing.
-  int dupfd = dup(FdOf(fi));
+  DPUSTOR_OPEN_FILE(r, fi, file);
+  int dupfd = dup(file->fd);
   if (dupfd < 0) return r->ReplyError(errno);
   r->ReplyError(close(dupfd) < 0 ? errno : 0);
 }
 
 void LocalBackend::Release(Request* r, uint64_t, const FileInfo& fi) {
-  close(FdOf(fi));
+  // Closed when the last request still using it finishes.
+  if (!files_.Remove(fi.fh)) return r->ReplyError(EBADF);
   r->ReplyOk();
 }
 
 void LocalBackend::Fsync(Request* r, uint64_t, bool datasync, const FileInfo& fi) {
-  int rc = datasync ? fdatasync(FdOf(fi)) : fsync(FdOf(fi));
+  DPUSTOR_OPEN_FILE(r, fi, file);
+  int rc = datasync ? fdatasync(file->fd) : fsync(file->fd);
   r->ReplyError(rc < 0 ? errno : 0);
 }
 
@@ -707,13 +728,13 @@ void LocalBackend::Opendir(Request* r, uint64_t ino, const FileInfo&) {
   int dfd = openat(fd.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return r->ReplyError(errno);
   OpenInfo oi;
-  oi.fh = reinterpret_cast<uint64_t>(new DirHandle{dfd, {}});
+  oi.fh = dirs_.Add(std::make_shared<DirHandle>(dfd));
   r->ReplyOpen(oi);
 }
 
 void LocalBackend::Readdir(Request* r, uint64_t, size_t size, uint64_t off, bool plus,
                            const FileInfo& fi) {
-  DirHandle* dir = DirOf(fi);
+  std::shared_ptr<DirHandle> dir = dirs_.Get(fi.fh);
   if (!dir) return r->ReplyError(EBADF);
   std::lock_guard lock(dir->mu);
   // Every call seeks to the cookie it was given: the host's d_off values are the cookies,
@@ -751,16 +772,12 @@ void LocalBackend::Readdir(Request* r, uint64_t, size_t size, uint64_t off, bool
 }
 
 void LocalBackend::Releasedir(Request* r, uint64_t, const FileInfo& fi) {
-  DirHandle* dir = DirOf(fi);
-  if (dir) {
-    close(dir->fd);
-    delete dir;
-  }
+  if (!dirs_.Remove(fi.fh)) return r->ReplyError(EBADF);
   r->ReplyOk();
 }
 
 void LocalBackend::Fsyncdir(Request* r, uint64_t, bool datasync, const FileInfo& fi) {
-  DirHandle* dir = DirOf(fi);
+  std::shared_ptr<DirHandle> dir = dirs_.Get(fi.fh);
   if (!dir) return r->ReplyError(EBADF);
   int rc = datasync ? fdatasync(dir->fd) : fsync(dir->fd);
   r->ReplyError(rc < 0 ? errno : 0);
@@ -861,37 +878,42 @@ void LocalBackend::Access(Request* r, uint64_t ino, int mask) {
 }
 
 void LocalBackend::Getlk(Request* r, uint64_t, const FileInfo& fi, const fuse_file_lock& lk) {
+  DPUSTOR_OPEN_FILE(r, fi, file);
   struct flock fl = ToFlock(lk);
-  if (fcntl(FdOf(fi), F_OFD_GETLK, &fl) < 0) return r->ReplyError(errno);
+  if (fcntl(file->fd, F_OFD_GETLK, &fl) < 0) return r->ReplyError(errno);
   r->ReplyLock(FromFlock(fl));
 }
 
 void LocalBackend::Setlk(Request* r, uint64_t, const FileInfo& fi, const fuse_file_lock& lk,
                          bool sleep) {
+  DPUSTOR_OPEN_FILE(r, fi, file);
   struct flock fl = ToFlock(lk);
-  if (fcntl(FdOf(fi), F_OFD_SETLK, &fl) == 0) return r->ReplyOk();
+  if (fcntl(file->fd, F_OFD_SETLK, &fl) == 0) return r->ReplyOk();
   int err = errno;
   if (!sleep || (err != EAGAIN && err != EACCES)) return r->ReplyError(err);
-  waiter_->Add(r, FdOf(fi),
+  waiter_->Add(r, file->fd,
                [fl](int fd) mutable { return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? errno : 0; });
 }
 
 void LocalBackend::Flock(Request* r, uint64_t, const FileInfo& fi, int op) {
-  if (op & LOCK_UN) return r->ReplyError(flock(FdOf(fi), LOCK_UN) < 0 ? errno : 0);
-  if (flock(FdOf(fi), op | LOCK_NB) == 0) return r->ReplyOk();
+  DPUSTOR_OPEN_FILE(r, fi, file);
+  if (op & LOCK_UN) return r->ReplyError(flock(file->fd, LOCK_UN) < 0 ? errno : 0);
+  if (flock(file->fd, op | LOCK_NB) == 0) return r->ReplyOk();
   int err = errno;
   if ((op & LOCK_NB) || err != EWOULDBLOCK) return r->ReplyError(err);
-  waiter_->Add(r, FdOf(fi), [op](int fd) { return flock(fd, op | LOCK_NB) < 0 ? errno : 0; });
+  waiter_->Add(r, file->fd, [op](int fd) { return flock(fd, op | LOCK_NB) < 0 ? errno : 0; });
 }
 
 void LocalBackend::Fallocate(Request* r, uint64_t, const FileInfo& fi, int mode, uint64_t off,
                              uint64_t len) {
-  int rc = fallocate(FdOf(fi), mode, static_cast<off_t>(off), static_cast<off_t>(len));
+  DPUSTOR_OPEN_FILE(r, fi, file);
+  int rc = fallocate(file->fd, mode, static_cast<off_t>(off), static_cast<off_t>(len));
   r->ReplyError(rc < 0 ? errno : 0);
 }
 
 void LocalBackend::Lseek(Request* r, uint64_t, const FileInfo& fi, uint64_t off, int whence) {
-  off_t pos = lseek(FdOf(fi), static_cast<off_t>(off), whence);
+  DPUSTOR_OPEN_FILE(r, fi, file);
+  off_t pos = lseek(file->fd, static_cast<off_t>(off), whence);
   if (pos < 0) return r->ReplyError(errno);
   r->ReplyLseek(static_cast<uint64_t>(pos));
 }
@@ -899,13 +921,16 @@ void LocalBackend::Lseek(Request* r, uint64_t, const FileInfo& fi, uint64_t off,
 void LocalBackend::CopyFileRange(Request* r, uint64_t, const FileInfo& fi_in, uint64_t off_in,
                                  uint64_t, const FileInfo& fi_out, uint64_t off_out, size_t len,
                                  uint64_t flags) {
+  DPUSTOR_OPEN_FILE(r, fi_in, file_in);
+  DPUSTOR_OPEN_FILE(r, fi_out, file_out);
   loff_t in = static_cast<loff_t>(off_in), out = static_cast<loff_t>(off_out);
   ssize_t n =
-      copy_file_range(FdOf(fi_in), &in, FdOf(fi_out), &out, len, static_cast<unsigned>(flags));
+      copy_file_range(file_in->fd, &in, file_out->fd, &out, len, static_cast<unsigned>(flags));
   if (n < 0) return r->ReplyError(errno);
   r->ReplyWrite(static_cast<uint32_t>(n));
 }
 
+#undef DPUSTOR_OPEN_FILE
 #undef DPUSTOR_NODE_FD
 #undef DPUSTOR_DIR_OR_NODE_FD
 #undef DPUSTOR_PARENT_FD

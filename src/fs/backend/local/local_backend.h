@@ -49,6 +49,7 @@
 #include "common/status.h"
 #include "fs/backend/backend_url.h"
 #include "fs/fuse/backend.h"
+#include "fs/fuse/handle_table.h"
 #include "fs/fuse/inode_table.h"
 
 namespace dpustor::fs {
@@ -132,6 +133,8 @@ class LocalBackend : public Backend {
 
  private:
   struct Node;
+  struct OpenFile;   // an open file: its descriptor, closed by the last holder
+  struct DirHandle;  // an open directory
   struct NodeKeyHash;
   struct NodeFd;
   class LockWaiter;
@@ -158,6 +161,8 @@ class LocalBackend : public Backend {
   const bool use_handles_;
   const bool as_root_;  // switch fsuid/fsgid to the caller for creations
   std::unique_ptr<Table> table_;
+  HandleTable<OpenFile> files_;  // FUSE fh of open files (checked: the guest may lie)
+  HandleTable<DirHandle> dirs_;  // FUSE fh of open directories
   std::mutex mounts_mu_;
   std::unordered_map<dev_t, int> mount_fds_;  // a descriptor on each file system seen
   std::unique_ptr<LockWaiter> waiter_;

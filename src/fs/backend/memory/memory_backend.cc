@@ -192,15 +192,10 @@ MemoryBackend::MemoryBackend(MemoryOptions options)
   table_ = std::make_unique<Table>(std::move(root));
 }
 
-MemoryBackend::~MemoryBackend() {
-  for (OpenFile* f : open_files_) delete f;
-}
+MemoryBackend::~MemoryBackend() = default;
 
 uint64_t MemoryBackend::NewOpenFile(NodePtr node) {
-  auto* f = new OpenFile{std::move(node)};
-  std::lock_guard lock(open_mu_);
-  open_files_.insert(f);
-  return reinterpret_cast<uint64_t>(f);
+  return open_files_.Add(std::make_shared<OpenFile>(OpenFile{std::move(node)}));
 }
 
 Capabilities MemoryBackend::Init() {
@@ -215,6 +210,7 @@ Capabilities MemoryBackend::Init() {
 }
 
 void MemoryBackend::Destroy() {
+  open_files_.Clear();
   table_->Clear();
 }
 
@@ -237,9 +233,9 @@ MemoryBackend::NodePtr MemoryBackend::FindDir(Request* r, uint64_t nodeid) const
   return node;
 }
 
-MemoryBackend::NodePtr MemoryBackend::FileOf(const FileInfo& fi) {
-  if (fi.fh == 0) return nullptr;
-  return reinterpret_cast<OpenFile*>(fi.fh)->node;
+MemoryBackend::NodePtr MemoryBackend::FileOf(const FileInfo& fi) const {
+  std::shared_ptr<OpenFile> f = open_files_.Get(fi.fh);  // never trust the number itself
+  return f ? f->node : nullptr;
 }
 
 Entry MemoryBackend::AcquireEntry(const NodePtr& node) {
@@ -330,8 +326,8 @@ void MemoryBackend::Forget(uint64_t ino, uint64_t nlookup) {
 }
 
 void MemoryBackend::Getattr(Request* r, uint64_t ino, const FileInfo* fi) {
-  NodePtr node = fi && fi->fh ? FileOf(*fi) : Find(ino);
-  if (!node) return r->ReplyError(ESTALE);
+  NodePtr node = fi ? FileOf(*fi) : Find(ino);
+  if (!node) return r->ReplyError(fi ? EBADF : ESTALE);
   struct stat st;
   {
     std::shared_lock lock(node->mu);
@@ -341,8 +337,8 @@ void MemoryBackend::Getattr(Request* r, uint64_t ino, const FileInfo* fi) {
 }
 
 void MemoryBackend::Setattr(Request* r, uint64_t ino, const SetattrArgs& a) {
-  NodePtr node = a.fi && a.fi->fh ? FileOf(*a.fi) : Find(ino);
-  if (!node) return r->ReplyError(ESTALE);
+  NodePtr node = a.fi ? FileOf(*a.fi) : Find(ino);
+  if (!node) return r->ReplyError(a.fi ? EBADF : ESTALE);
   if (a.valid & FATTR_SIZE) {
     if (node->is_dir()) return r->ReplyError(EISDIR);
     if (!node->is_reg()) return r->ReplyError(EINVAL);
@@ -669,12 +665,7 @@ void MemoryBackend::Flush(Request* r, uint64_t, const FileInfo&) {
 }
 
 void MemoryBackend::Release(Request* r, uint64_t, const FileInfo& fi) {
-  auto* f = reinterpret_cast<OpenFile*>(fi.fh);
-  {
-    std::lock_guard lock(open_mu_);
-    open_files_.erase(f);
-  }
-  delete f;
+  if (!open_files_.Remove(fi.fh)) return r->ReplyError(EBADF);
   r->ReplyOk();
 }
 

@@ -32,6 +32,7 @@
 #include "common/status.h"
 #include "fs/backend/backend_url.h"
 #include "fs/fuse/backend.h"
+#include "fs/fuse/handle_table.h"
 #include "fs/fuse/inode_table.h"
 
 namespace dpustor::fs {
@@ -111,7 +112,7 @@ class MemoryBackend : public Backend {
   // Inserts `child` as `name` under `parent` (tree_mu_ taken here); 0 or an errno.
   int Insert(Node& parent, std::string_view name, const NodePtr& child);
   void ReplyNewEntry(Request* r, uint64_t parent, std::string_view name, NodePtr child);
-  static NodePtr FileOf(const FileInfo& fi);
+  NodePtr FileOf(const FileInfo& fi) const;
   bool IsAncestorOrSelf(const Node* ancestor, const Node* node) const;  // tree_mu_ held
 
   const MemoryOptions options_;
@@ -121,8 +122,7 @@ class MemoryBackend : public Backend {
   std::atomic<uint64_t> next_ino_{2};
   std::shared_ptr<Usage> usage_;  // shared with every node: nodes outlive their directory
   // Open files, freed at destruction when a session ended without releasing them.
-  std::mutex open_mu_;
-  std::unordered_set<OpenFile*> open_files_;
+  HandleTable<OpenFile> open_files_;  // FUSE fh of open files (checked: the guest may lie)
   uint64_t NewOpenFile(NodePtr node);
 };
 

@@ -30,10 +30,13 @@ void Signal(int fd) {
   }
 }
 
-void Drain(int fd) {
+// Reads an eventfd's counter; false when the descriptor does not behave like one.
+bool Drain(int fd) {
   uint64_t count;
-  while (::read(fd, &count, sizeof count) < 0 && errno == EINTR) {
+  ssize_t n;
+  while ((n = ::read(fd, &count, sizeof count)) < 0 && errno == EINTR) {
   }
+  return n == sizeof count || (n < 0 && errno == EAGAIN);
 }
 
 }  // namespace
@@ -126,8 +129,12 @@ void QueueRunner::Run() {
       Fail(Error{-1, "kick descriptor cannot be polled"});
       fds[0].fd = -1;
     }
-    if (fds[0].revents & POLLIN) Drain(kick_);
-    if (fds[1].revents & POLLIN) Drain(wake_.get());
+    if ((fds[0].revents & POLLIN) && !Drain(kick_)) {
+      // Readable but not an eventfd's 8 bytes: waiting on it again would spin.
+      Fail(Error{-1, "kick descriptor does not behave like an eventfd"});
+      fds[0].fd = -1;
+    }
+    if (fds[1].revents & POLLIN) (void)Drain(wake_.get());
   }
 }
 

@@ -1,7 +1,10 @@
 #include "fs/transport/vhost_user/session.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -75,6 +78,16 @@ const char* RequestName(uint32_t r) {
     default:
       return "request";
   }
+}
+
+// Kick, call and error descriptors must be eventfds: we poll, read and write them, and
+// anything else (a pipe whose reader is gone, /dev/null, a file) would raise SIGPIPE, spin
+// a queue thread or block it.
+bool IsEventFd(int fd) {
+  char link[64];
+  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+  return n > 0 && std::string_view(link, static_cast<size_t>(n)) == "anon_inode:[eventfd]";
 }
 
 template <class T>
@@ -284,6 +297,8 @@ Status Session::Rep::Apply(Message& m, std::optional<Message>* reply) {
       index = static_cast<uint32_t>(u64 & kVringIndexMask);
       if ((u64 & kVringNoFd) ? !m.fds.empty() : m.fds.size() != 1)
         return Refused(std::string(RequestName(code)) + ": descriptor count does not match");
+      if (!m.fds.empty() && !IsEventFd(m.fds[0].get()))
+        return Refused(std::string(RequestName(code)) + ": the descriptor is not an eventfd");
       break;
     default:
       return Refused("unsupported request " + std::to_string(code));

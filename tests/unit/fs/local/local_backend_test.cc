@@ -135,6 +135,10 @@ TEST_P(LocalBackendTest, CreateWriteReadGetattrOnHost) {
   d_->Release(e.nodeid, fh2);
 }
 
+TEST_P(LocalBackendTest, ForgedHandlesAreRefused) {
+  ExpectForgedHandlesRefused(*d_, kRoot, /*dir_handles=*/true);
+}
+
 TEST_P(LocalBackendTest, NamespaceOperations) {
   Entry dir = d_->MustMkdir(kRoot, "dir", 0750);
   EXPECT_TRUE(S_ISDIR(dir.attr.st_mode));

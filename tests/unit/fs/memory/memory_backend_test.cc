@@ -51,6 +51,10 @@ TEST_F(MemoryBackendTest, CreateWriteReadGetattr) {
   EXPECT_EQ(Err(d.Release(e.nodeid, fh)), 0);
 }
 
+TEST_F(MemoryBackendTest, ForgedHandlesAreRefused) {
+  testing::ExpectForgedHandlesRefused(d, FUSE_ROOT_ID, /*dir_handles=*/false);
+}
+
 TEST_F(MemoryBackendTest, WriteAcrossChunksAndOpenTrunc) {
   auto [e, fh] = d.MustCreate(kRoot, "big");
   std::string data(200 * 1024, '\0');

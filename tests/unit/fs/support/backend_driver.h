@@ -214,4 +214,34 @@ class BackendDriver {
   Caller caller_;
 };
 
+// A guest makes up file handles: every handle the backend did not issue, or already
+// released, is refused with EBADF and touches nothing (a real descriptor number of this
+// process included), for files and directories alike.
+// `dir_handles`: the backend hands out directory handles (memory: does not, and reads
+// directories by node id, so there is nothing to forge).
+inline void ExpectForgedHandlesRefused(BackendDriver& d, uint64_t parent, bool dir_handles) {
+  auto [e, fh] = d.MustCreate(parent, "forged-fh-target", 0644);
+  d.MustWrite(e.nodeid, fh, "data", 0);
+  int real_fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(real_fd, 0);
+  for (uint64_t forged : {uint64_t{0}, uint64_t{1}, static_cast<uint64_t>(real_fd), fh + 1000,
+                          uint64_t{0xdeadbeefcafe}, ~uint64_t{0}}) {
+    if (forged == fh) continue;
+    FileInfo fi = BackendDriver::Fi(forged);
+    EXPECT_EQ(Err(d.Read(e.nodeid, forged, 4, 0)), EBADF) << forged;
+    EXPECT_EQ(Err(d.Write(e.nodeid, forged, "evil", 0)), EBADF) << forged;
+    EXPECT_EQ(Err(d.Getattr(e.nodeid, &fi)), EBADF) << forged;
+    EXPECT_EQ(Err(d.Release(e.nodeid, forged)), EBADF) << forged;
+    if (dir_handles) {
+      EXPECT_EQ(Err(d.Readdir(parent, forged, 0, false)), EBADF) << forged;
+      EXPECT_EQ(Err(d.Releasedir(parent, forged)), EBADF) << forged;
+    }
+  }
+  ::close(real_fd);
+  EXPECT_EQ(d.MustRead(e.nodeid, fh, 10, 0), "data");  // the real handle still works
+  EXPECT_EQ(Err(d.Release(e.nodeid, fh)), 0);
+  EXPECT_EQ(Err(d.Read(e.nodeid, fh, 4, 0)), EBADF);  // and is gone once released
+  EXPECT_EQ(Err(d.Release(e.nodeid, fh)), EBADF);
+}
+
 }  // namespace dpustor::fs::testing

@@ -3,6 +3,7 @@
 // socket device: reconnects, one front-end at a time, stale sockets.
 #include "fs/transport/vhost_user/session.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -339,6 +340,14 @@ TEST_F(SessionTest, HostileMessagesChangeNothing) {
   Message polling = Msg(Request::kSetVringKick, Bytes(uint64_t{1} | kVringNoFd));
   ExpectRefused(std::move(polling), "polling mode");
   ExpectRefused(Msg(Request::kSetVringCall, Bytes(uint64_t{1} | (1ull << 9))), "unknown flag");
+  // Only eventfds: a pipe whose reader is gone would raise SIGPIPE, /dev/null would spin.
+  int pipe_fds[2];
+  ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  ExpectRefused(FdMsg(Request::kSetVringCall, 1, write_end), "not an eventfd");
+  ExpectRefused(FdMsg(Request::kSetVringKick, 1, read_end), "not an eventfd");
+  UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
+  ExpectRefused(FdMsg(Request::kSetVringErr, 1, devnull), "not an eventfd");
 
   // Memory tables: counts, sizes, fds, overlaps.
   MemoryTable t{};
