@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
     }
     place = std::filesystem::absolute(place).lexically_normal().string();
     if (place.size() > 1 && place.back() == '/') place.pop_back();
-    if (share.name.empty()) share.name = fuse ? DefaultShareName(share.mount) : share.tag;
+    if (share.name.empty())
+      share.name = !fuse && !share.tag.empty() ? share.tag : DefaultShareName(place);
     share.use_fusermount = use_fusermount;
     config.shares.push_back(share);
   } else if (control_socket.empty()) {
