@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/fd_passing.h"
 #include "common/json_rpc.h"
 
 namespace dpustor::fs::vufs {
@@ -116,27 +117,11 @@ Result<RawMessage> Channel::Receive(std::chrono::milliseconds timeout) {
   if (!fd_.valid()) return Error{rpc::kConnectionClosed, "vhost-user socket closed"};
   if (Status s = WaitReadable(fd_.get(), timeout); !s) return s.error();
   RawMessage m;
-  alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(int) * vu::kMaxFds)];
-  iovec iov{&m.header, sizeof m.header};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
+  bool truncated = false;
+  ssize_t n = RecvWithFds(fd_.get(), &m.header, sizeof m.header, vu::kMaxFds, &m.fds, &truncated);
   if (n < 0) return Sys("recv vhost-user header");
   if (n == 0) return Error{rpc::kConnectionClosed, "vhost-user back-end closed the socket"};
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      m.fds.emplace_back(fd);
-    }
-  }
+  if (truncated) return Error{rpc::kFailed, "vhost-user reply with too many descriptors"};
   if (static_cast<size_t>(n) < sizeof m.header) {
     Status s = ReadFull(fd_.get(), reinterpret_cast<uint8_t*>(&m.header) + n,
                         sizeof m.header - static_cast<size_t>(n), timeout);

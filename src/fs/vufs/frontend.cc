@@ -27,45 +27,6 @@ std::span<const uint8_t> Bytes(const T& v) {
 
 }  // namespace
 
-std::string RequestName(Request r) {
-  switch (r) {
-    case Request::kGetFeatures:
-      return "GET_FEATURES";
-    case Request::kSetFeatures:
-      return "SET_FEATURES";
-    case Request::kSetOwner:
-      return "SET_OWNER";
-    case Request::kResetOwner:
-      return "RESET_OWNER";
-    case Request::kSetMemTable:
-      return "SET_MEM_TABLE";
-    case Request::kSetVringNum:
-      return "SET_VRING_NUM";
-    case Request::kSetVringAddr:
-      return "SET_VRING_ADDR";
-    case Request::kSetVringBase:
-      return "SET_VRING_BASE";
-    case Request::kGetVringBase:
-      return "GET_VRING_BASE";
-    case Request::kSetVringKick:
-      return "SET_VRING_KICK";
-    case Request::kSetVringCall:
-      return "SET_VRING_CALL";
-    case Request::kSetVringErr:
-      return "SET_VRING_ERR";
-    case Request::kGetProtocolFeatures:
-      return "GET_PROTOCOL_FEATURES";
-    case Request::kSetProtocolFeatures:
-      return "SET_PROTOCOL_FEATURES";
-    case Request::kGetQueueNum:
-      return "GET_QUEUE_NUM";
-    case Request::kSetVringEnable:
-      return "SET_VRING_ENABLE";
-    default:
-      return "request " + std::to_string(static_cast<uint32_t>(r));
-  }
-}
-
 // ---- FrontendQueue ----
 
 FrontendQueue::FrontendQueue(uint32_t index, std::unique_ptr<DriverRing> ring, UniqueFd kick,

@@ -123,7 +123,4 @@ class Frontend {
   std::vector<uint32_t> stopped_bases_;
 };
 
-// Request names for messages ("SET_MEM_TABLE").
-std::string RequestName(vhost_user::Request request);
-
 }  // namespace dpustor::fs::vufs

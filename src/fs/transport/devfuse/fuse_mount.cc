@@ -18,6 +18,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/fd_passing.h"
 #include "common/json_rpc.h"
 
 extern char** environ;
@@ -69,26 +70,10 @@ int WaitChild(pid_t pid) {
 // Receives the session fd fusermount3 sends with SCM_RIGHTS; -1 if it sent none.
 int ReceiveFd(int sock) {
   char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n <= 0) return -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      return fd;
-    }
-  }
-  return -1;
+  std::vector<UniqueFd> fds;
+  bool truncated = false;
+  if (RecvWithFds(sock, &byte, 1, 1, &fds, &truncated) <= 0 || fds.empty()) return -1;
+  return fds.front().Release();
 }
 
 // Mount points in /proc/self/mountinfo escape space, tab, newline and backslash as \ooo.

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/fd_passing.h"
 #include "common/json_rpc.h"
 
 namespace dpustor::fs::vhost_user {
@@ -37,34 +38,15 @@ Status ReadFull(int fd, uint8_t* p, size_t len) {
 
 Result<Message> ReadMessage(int fd) {
   Message m;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-  iovec iov{&m.header, sizeof m.header};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  bool truncated = false;
+  // Every descriptor that arrived is ours before anything else is judged.
+  ssize_t n = RecvWithFds(fd, &m.header, sizeof m.header, kMaxFds, &m.fds, &truncated);
   if (n < 0) {
     if (errno == ECONNRESET) return Closed();
     return Malformed(std::string("recvmsg: ") + std::strerror(errno));
   }
   if (n == 0) return Closed();
-
-  // Take ownership of every descriptor that arrived before judging anything else.
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int received;
-      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      m.fds.emplace_back(received);
-    }
-  }
-  if (msg.msg_flags & MSG_CTRUNC) return Malformed("more than 8 file descriptors in a message");
+  if (truncated) return Malformed("more than 8 file descriptors in a message");
   if (static_cast<size_t>(n) < sizeof m.header) {
     Status rest = ReadFull(fd, reinterpret_cast<uint8_t*>(&m.header) + n,
                            sizeof m.header - static_cast<size_t>(n));

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace dpustor::fs::vhost_user {
 
@@ -67,6 +68,53 @@ inline constexpr int kProtocolConfigureMemSlots = 15;
 
 inline constexpr uint64_t Bit(int n) {
   return uint64_t{1} << n;
+}
+
+// "GET_FEATURES", ... for messages; "request N" for codes we do not know.
+inline std::string RequestName(uint32_t code) {
+  switch (static_cast<Request>(code)) {
+    case Request::kGetFeatures:
+      return "GET_FEATURES";
+    case Request::kSetFeatures:
+      return "SET_FEATURES";
+    case Request::kSetOwner:
+      return "SET_OWNER";
+    case Request::kResetOwner:
+      return "RESET_OWNER";
+    case Request::kSetMemTable:
+      return "SET_MEM_TABLE";
+    case Request::kSetLogBase:
+      return "SET_LOG_BASE";
+    case Request::kSetVringNum:
+      return "SET_VRING_NUM";
+    case Request::kSetVringAddr:
+      return "SET_VRING_ADDR";
+    case Request::kSetVringBase:
+      return "SET_VRING_BASE";
+    case Request::kGetVringBase:
+      return "GET_VRING_BASE";
+    case Request::kSetVringKick:
+      return "SET_VRING_KICK";
+    case Request::kSetVringCall:
+      return "SET_VRING_CALL";
+    case Request::kSetVringErr:
+      return "SET_VRING_ERR";
+    case Request::kGetProtocolFeatures:
+      return "GET_PROTOCOL_FEATURES";
+    case Request::kSetProtocolFeatures:
+      return "SET_PROTOCOL_FEATURES";
+    case Request::kGetQueueNum:
+      return "GET_QUEUE_NUM";
+    case Request::kSetVringEnable:
+      return "SET_VRING_ENABLE";
+    case Request::kResetDevice:
+      return "RESET_DEVICE";
+    default:
+      return "request " + std::to_string(code);
+  }
+}
+inline std::string RequestName(Request r) {
+  return RequestName(static_cast<uint32_t>(r));
 }
 
 struct MessageHeader {

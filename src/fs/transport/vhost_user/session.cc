@@ -39,47 +39,6 @@ bool HasReply(Request r) {
   }
 }
 
-const char* RequestName(uint32_t r) {
-  switch (static_cast<Request>(r)) {
-    case Request::kGetFeatures:
-      return "GET_FEATURES";
-    case Request::kSetFeatures:
-      return "SET_FEATURES";
-    case Request::kSetOwner:
-      return "SET_OWNER";
-    case Request::kResetOwner:
-      return "RESET_OWNER";
-    case Request::kSetMemTable:
-      return "SET_MEM_TABLE";
-    case Request::kSetVringNum:
-      return "SET_VRING_NUM";
-    case Request::kSetVringAddr:
-      return "SET_VRING_ADDR";
-    case Request::kSetVringBase:
-      return "SET_VRING_BASE";
-    case Request::kGetVringBase:
-      return "GET_VRING_BASE";
-    case Request::kSetVringKick:
-      return "SET_VRING_KICK";
-    case Request::kSetVringCall:
-      return "SET_VRING_CALL";
-    case Request::kSetVringErr:
-      return "SET_VRING_ERR";
-    case Request::kGetProtocolFeatures:
-      return "GET_PROTOCOL_FEATURES";
-    case Request::kSetProtocolFeatures:
-      return "SET_PROTOCOL_FEATURES";
-    case Request::kGetQueueNum:
-      return "GET_QUEUE_NUM";
-    case Request::kSetVringEnable:
-      return "SET_VRING_ENABLE";
-    case Request::kResetDevice:
-      return "RESET_DEVICE";
-    default:
-      return "request";
-  }
-}
-
 // Kick, call and error descriptors must be eventfds: we poll, read and write them, and
 // anything else (a pipe whose reader is gone, /dev/null, a file) would raise SIGPIPE, spin
 // a queue thread or block it.
@@ -223,17 +182,15 @@ Status Session::Rep::Apply(Message& m, std::optional<Message>* reply) {
   const uint32_t code = m.header.request;
   const auto want_payload = [&](size_t n) -> Status {
     if (m.payload.size() != n)
-      return Refused(std::string(RequestName(code)) + " with a " +
-                     std::to_string(m.payload.size()) + "-byte payload (expected " +
-                     std::to_string(n) + ")");
+      return Refused(RequestName(code) + " with a " + std::to_string(m.payload.size()) +
+                     "-byte payload (expected " + std::to_string(n) + ")");
     return {};
   };
   const bool takes_fds = code == static_cast<uint32_t>(Request::kSetMemTable) ||
                          code == static_cast<uint32_t>(Request::kSetVringKick) ||
                          code == static_cast<uint32_t>(Request::kSetVringCall) ||
                          code == static_cast<uint32_t>(Request::kSetVringErr);
-  if (!takes_fds && !m.fds.empty())
-    return Refused(std::string(RequestName(code)) + " carries file descriptors");
+  if (!takes_fds && !m.fds.empty()) return Refused(RequestName(code) + " carries file descriptors");
   uint64_t u64 = 0;
   VringState state{};
 
@@ -293,12 +250,12 @@ Status Session::Rep::Apply(Message& m, std::optional<Message>* reply) {
       if (Status s = want_payload(8); !s) return s;
       std::memcpy(&u64, m.payload.data(), 8);
       if (u64 & ~(kVringIndexMask | kVringNoFd))
-        return Refused(std::string(RequestName(code)) + " with unknown flag bits");
+        return Refused(RequestName(code) + " with unknown flag bits");
       index = static_cast<uint32_t>(u64 & kVringIndexMask);
       if ((u64 & kVringNoFd) ? !m.fds.empty() : m.fds.size() != 1)
-        return Refused(std::string(RequestName(code)) + ": descriptor count does not match");
+        return Refused(RequestName(code) + ": descriptor count does not match");
       if (!m.fds.empty() && !IsEventFd(m.fds[0].get()))
-        return Refused(std::string(RequestName(code)) + ": the descriptor is not an eventfd");
+        return Refused(RequestName(code) + ": the descriptor is not an eventfd");
       break;
     default:
       return Refused("unsupported request " + std::to_string(code));
