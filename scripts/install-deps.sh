@@ -8,10 +8,10 @@ build_pkgs=(
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libcli11-dev libsqlite3-dev sqlite3 libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  clang libclang-rt-14-dev libfuse3-dev libnfs-dev libcephfs-dev
+  clang libclang-rt-14-dev libfuse3-dev libnfs-dev libcephfs-dev libyaml-cpp-dev
 )
 runtime_pkgs=(
-  iproute2 procps curl python3 util-linux
+  iproute2 procps curl python3 python3-yaml util-linux
   ceph-mon ceph-mgr ceph-osd ceph-mds ceph-common librados-dev libradospp-dev librbd-dev
   fuse3 nfs-ganesha nfs-ganesha-vfs nfs-ganesha-ceph rpcbind libnfs-utils fio attr acl
   qemu-system-x86 qemu-utils linux-image-amd64 busybox-static cpio kmod

@@ -2,6 +2,7 @@
 // Exit status: 0 success, 1 the manager answered with an error, 2 usage, 3 manager unreachable.
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <limits>
@@ -105,6 +106,16 @@ const std::map<std::string, Resource>& Resources() {
          {"REQUESTS", "counters/requests"},
          {"ERRORS", "counters/errors"},
          {"ERROR", "error"}}}},
+      {"deployments",
+       {"/api/v1/deployments",
+        {{"NAME", "name"},
+         {"TARGET", "target"},
+         {"FLAVOUR", "flavour"},
+         {"VERSION", "version"},
+         {"STATE", "state"},
+         {"DPUS", "summary"}}}},
+      {"groups",
+       {"/api/v1/groups", {{"NAME", "name"}, {"DPUS", "dpus"}, {"DEPLOYMENT", "deployment"}}}},
       {"hosts", {"/api/v1/hosts", {{"NAME", "name"}, {"STATE", "state"}, {"DPUS", "dpus"}}}},
       {"events",
        {"/api/v1/events",
@@ -255,6 +266,76 @@ int WaitVolume(const std::string& server, const std::string& name, int seconds,
   return 1;
 }
 
+// Polls a deployment until every DPU it targets is ready (or it is gone, for
+// `gone_is_done`), a DPU stops in a state that is not ready, or `seconds` pass. 0 = success;
+// the last view goes to *last.
+int WaitDeployment(const std::string& server, const std::string& name, int seconds,
+                   bool gone_is_done, nlohmann::json* last) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  std::string state = "?", detail;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = HttpGet(server, "/api/v1/deployments/" + Encode(name), std::chrono::seconds(10));
+    if (r.ok() && r->status == 404 && gone_is_done) return 0;
+    if (r.ok() && r->status == 200) {
+      auto v = nlohmann::json::parse(r->body, nullptr, false);
+      if (v.is_object()) {
+        *last = v;
+        state = v.value("state", "?");
+        detail.clear();
+        for (const auto& d : v.value("dpus", nlohmann::json::array())) {
+          std::string s = d.value("state", "?");
+          detail += "\n  " + d.value("dpu", "?") + ": " + s +
+                    (d.value("phase", "").empty() ? "" : " (phase " + d.value("phase", "") + ")") +
+                    (d.value("message", "").empty() ? "" : ": " + d.value("message", ""));
+          if (!gone_is_done && (s == "failed" || s == "refused" || s == "rolled-back" ||
+                                s == "power-cycle-required")) {
+            std::cerr << "error: deployment " << name << " on " << d.value("dpu", "?") << " is "
+                      << s << ": " << d.value("message", "") << "\n";
+            return 1;
+          }
+        }
+        if (!gone_is_done && state == "ready") return 0;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::cerr << "error: deployment " << name << " still " << state << " after " << seconds << " s"
+            << detail << "\n";
+  return 1;
+}
+
+// KEY=VALUE pairs of a repeated option into an object; false (and a message) on a bad one.
+bool Pairs(const std::vector<std::string>& items, const char* flag, nlohmann::json* out) {
+  *out = nlohmann::json::object();
+  for (const auto& item : items) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "error: " << flag << " '" << item << "' is not KEY=VALUE\n";
+      return false;
+    }
+    (*out)[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return true;
+}
+
+// SNAP RPC init lines from a file: one RPC per line; blank lines and # comments are skipped.
+bool ReadInitLines(const std::string& path, nlohmann::json* out) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "error: --rpc-init-file: cannot read '" << path << "'\n";
+    return false;
+  }
+  *out = nlohmann::json::array();
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    out->push_back(line.substr(first));
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -281,16 +362,16 @@ int main(int argc, char** argv) {
 
   auto* describe = app.add_subcommand("describe", "show one resource in full");
   std::string kind, name;
-  describe->add_option("kind", kind, "dpu, cluster, agent, volume or share")
+  describe->add_option("kind", kind, "dpu, cluster, agent, volume, share, deployment or group")
       ->required()
-      ->check(CLI::IsMember({"dpu", "cluster", "agent", "volume", "share"}));
+      ->check(CLI::IsMember({"dpu", "cluster", "agent", "volume", "share", "deployment", "group"}));
   describe->add_option("name", name, "its name")->required();
   int wait_s = 0;
   auto* create = app.add_subcommand("create", "create a resource");
   std::string create_kind, vol_name, vol_cluster, vol_pool, vol_size;
-  create->add_option("kind", create_kind, "volume or share")
+  create->add_option("kind", create_kind, "volume, share or group")
       ->required()
-      ->check(CLI::IsMember({"volume", "share"}));
+      ->check(CLI::IsMember({"volume", "share", "group"}));
   create->add_option("name", vol_name, "its name")->required();
   create->add_option("--cluster", vol_cluster, "volume: Ceph cluster (its agent's name)");
   create->add_option("--pool", vol_pool, "volume: RBD pool");
@@ -320,6 +401,45 @@ int main(int argc, char** argv) {
   create->add_option("--data-plane", sh_plane, "share: auto, snap or fsd")
       ->check(CLI::IsMember({"auto", "snap", "fsd"}))
       ->capture_default_str();
+  std::vector<std::string> group_dpus;
+  create->add_option("--dpus", group_dpus, "group: its DPUs, comma-separated")->delimiter(',');
+
+  auto* deploy = app.add_subcommand("deploy", "deploy, upgrade or reconfigure SNAP on DPUs");
+  std::string dep_what, dep_name, dep_dpu, dep_group, dep_version, dep_image, dep_flavour, dep_mask,
+      dep_memory, dep_mem_request, dep_mem_limit, dep_init_file;
+  std::optional<std::int64_t> dep_hugepages;
+  std::optional<int> dep_cpu_request, dep_cpu_limit, dep_ready_timeout;
+  std::vector<std::string> dep_firmware, dep_env;
+  deploy->add_option("what", dep_what, "what to deploy: snap")
+      ->required()
+      ->check(CLI::IsMember({"snap"}));
+  deploy->add_option("name", dep_name, "the deployment's name")->required();
+  deploy->add_option("--dpu", dep_dpu, "the DPU to deploy on");
+  deploy->add_option("--group", dep_group, "the DPU group to deploy on");
+  deploy->add_option("--version", dep_version, "SNAP version (as spdk_get_version says)");
+  deploy->add_option("--image", dep_image, "container image (snap4)");
+  deploy->add_option("--flavour", dep_flavour, "snap4 (DOCA SNAP container) or snap3 (mlnx_snap)")
+      ->check(CLI::IsMember({"snap4", "snap3"}));
+  deploy->add_option("--cpu-mask", dep_mask, "SNAP's core mask, e.g. 0xff");
+  deploy->add_option("--hugepages", dep_hugepages, "2 MiB hugepages to reserve");
+  deploy->add_option("--memory", dep_memory, "container memory REQUEST/LIMIT, e.g. 2Gi/4Gi");
+  deploy->add_option("--memory-request", dep_mem_request, "container memory request, e.g. 2Gi");
+  deploy->add_option("--memory-limit", dep_mem_limit, "container memory limit, e.g. 4Gi");
+  deploy->add_option("--cpu-request", dep_cpu_request, "container CPU request (cores)");
+  deploy->add_option("--cpu-limit", dep_cpu_limit, "container CPU limit (cores)");
+  deploy->add_option("--rpc-init-file,--rpc-init", dep_init_file,
+                     "file of SNAP RPC lines replayed at start (one per line, # comments)");
+  deploy->add_option("--firmware", dep_firmware, "mlxconfig setting wanted, KEY=VALUE (repeat)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  deploy->add_option("--env", dep_env, "extra container environment, K=V (repeat)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  deploy->add_option("--ready-timeout", dep_ready_timeout,
+                     "seconds SNAP has to become ready (an upgrade rolls back after that)");
+  deploy->add_option("--wait", wait_s,
+                     "wait up to this many seconds until every DPU is ready; fails at once on "
+                     "refused, failed, power-cycle-required or rolled-back");
 
   auto* attach = app.add_subcommand("attach", "attach a volume to a DPU function");
   std::string att_dpu, att_protocol = "nvme";
@@ -351,13 +471,19 @@ int main(int argc, char** argv) {
   auto* del = app.add_subcommand("delete", "delete a resource");
   std::string del_kind;
   bool force = false;
-  del->add_option("kind", del_kind, "volume or share")
+  del->add_option("kind", del_kind, "volume, share, deployment or group")
       ->required()
-      ->check(CLI::IsMember({"volume", "share"}));
+      ->check(CLI::IsMember({"volume", "share", "deployment", "group"}));
   del->add_option("name", vol_name, "its name")->required();
-  del->add_flag("--force", force, "detach first if attached");
+  del->add_flag("--force", force,
+                "volume: detach first if attached; deployment: forget it without waiting for "
+                "its DPUs");
   del->add_option("--wait", wait_s, "wait up to this many seconds until it is gone");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help is not an error; anything else is usage
+  }
 
   auto size_of = [&](std::uint64_t* out) {
     auto s = ParseSize(vol_size);
@@ -366,6 +492,69 @@ int main(int argc, char** argv) {
     return s.has_value();
   };
   const std::string vpath = "/api/v1/volumes/" + Encode(vol_name);
+  if (deploy->parsed()) {
+    if (dep_dpu.empty() == dep_group.empty()) {
+      std::cerr << "error: deploy snap needs exactly one of --dpu or --group\n";
+      return 2;
+    }
+    if (dep_version.empty()) {
+      std::cerr << "error: deploy snap needs --version\n";
+      return 2;
+    }
+    nlohmann::json b = {{"name", dep_name}, {"version", dep_version}};
+    if (!dep_dpu.empty()) b["dpu"] = dep_dpu;
+    if (!dep_group.empty()) b["group"] = dep_group;
+    if (!dep_image.empty()) b["image"] = dep_image;
+    if (!dep_flavour.empty()) b["flavour"] = dep_flavour;
+    if (!dep_mask.empty()) b["cpu_mask"] = dep_mask;
+    if (dep_hugepages) b["hugepages_2m"] = *dep_hugepages;
+    if (!dep_memory.empty()) {
+      auto slash = dep_memory.find('/');
+      if (slash == std::string::npos) {
+        std::cerr << "error: --memory '" << dep_memory << "' is not REQUEST/LIMIT like 2Gi/4Gi\n";
+        return 2;
+      }
+      b["memory_request"] = dep_memory.substr(0, slash);
+      b["memory_limit"] = dep_memory.substr(slash + 1);
+    }
+    if (!dep_mem_request.empty()) b["memory_request"] = dep_mem_request;
+    if (!dep_mem_limit.empty()) b["memory_limit"] = dep_mem_limit;
+    if (dep_cpu_request) b["cpu_request"] = *dep_cpu_request;
+    if (dep_cpu_limit) b["cpu_limit"] = *dep_cpu_limit;
+    if (dep_ready_timeout) b["ready_timeout_s"] = *dep_ready_timeout;
+    if (!dep_init_file.empty() && !ReadInitLines(dep_init_file, &b["rpc_init"])) return 2;
+    if (!dep_firmware.empty() && !Pairs(dep_firmware, "--firmware", &b["firmware"])) return 2;
+    if (!dep_env.empty() && !Pairs(dep_env, "--env", &b["env"])) return 2;
+    nlohmann::json result;
+    int rc = Send(server, "POST", "/api/v1/deployments", b, "", &result);
+    if (rc == 0 && wait_s > 0) rc = WaitDeployment(server, dep_name, wait_s, false, &result);
+    if (output == "json") {
+      if (rc == 0) std::cout << result.dump(2) << "\n";
+    } else if (result.is_object()) {
+      std::cout << "deployment " << dep_name << ": " << result.value("state", "?") << " ("
+                << result.value("summary", "-") << ")\n";
+    }
+    return rc;
+  }
+  if (create->parsed() && create_kind == "group") {
+    if (group_dpus.empty()) {
+      std::cerr << "error: create group needs --dpus a,b,...\n";
+      return 2;
+    }
+    return Send(server, "POST", "/api/v1/groups", {{"name", vol_name}, {"dpus", group_dpus}},
+                output, nullptr);
+  }
+  if (del->parsed() && del_kind == "group")
+    return Send(server, "DELETE", "/api/v1/groups/" + Encode(vol_name), nlohmann::json::object(),
+                output, nullptr);
+  if (del->parsed() && del_kind == "deployment") {
+    int rc = Send(server, "DELETE",
+                  "/api/v1/deployments/" + Encode(vol_name) + (force ? "?force=true" : ""),
+                  nlohmann::json::object(), output, nullptr);
+    if (rc != 0 || wait_s <= 0) return rc;
+    nlohmann::json last;
+    return WaitDeployment(server, vol_name, wait_s, true, &last);
+  }
   if (create->parsed() && create_kind == "share") {
     for (auto [flag, value] : {std::pair<const char*, std::string*>{"--dpu", &sh_dpu},
                                {"--backend", &sh_backend},
@@ -468,11 +657,13 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  std::string path = kind == "dpu"       ? "/api/v1/dpus/"
-                     : kind == "cluster" ? "/api/v1/clusters/"
-                     : kind == "volume"  ? "/api/v1/volumes/"
-                     : kind == "share"   ? "/api/v1/shares/"
-                                         : "/api/v1/agents/";
+  std::string path = kind == "dpu"          ? "/api/v1/dpus/"
+                     : kind == "cluster"    ? "/api/v1/clusters/"
+                     : kind == "volume"     ? "/api/v1/volumes/"
+                     : kind == "share"      ? "/api/v1/shares/"
+                     : kind == "deployment" ? "/api/v1/deployments/"
+                     : kind == "group"      ? "/api/v1/groups/"
+                                            : "/api/v1/agents/";
   if (int rc = Fetch(server, path + Encode(name), &body); rc != 0) return rc;
   if (output == "json") {
     std::cout << body.dump(2) << "\n";

@@ -50,8 +50,10 @@ class AgentService::Link : public rpc::ConnectionHandler {
     if (m.method != protocol::kEvent) return;
     try {
       Params p(m.params);
-      service_.events_.Add(Subject(kind_, name_), "agent." + p.Required<std::string>("type"),
-                           p.Get<json>("detail", nullptr).dump(), p.Get<json>("detail", nullptr));
+      auto type = p.Required<std::string>("type");
+      auto detail = p.Get<json>("detail", nullptr);
+      if (service_.on_event_ && service_.on_event_(name_, kind_, type, detail)) return;
+      service_.events_.Add(Subject(kind_, name_), "agent." + type, detail.dump(), detail);
     } catch (const CallError& e) {
       spdlog::warn("agent {}: bad agent.event: {}", name_, e.what());
     }

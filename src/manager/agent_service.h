@@ -52,7 +52,12 @@ class AgentService {
   using RegisteredHook = std::function<void(const std::string& name, const std::string& kind)>;
   using ReportHook = std::function<void(const std::string& name, const std::string& kind,
                                         const std::shared_ptr<const json>& status)>;
+  // Called (on a connection strand) with every agent.event; returning true means the hook
+  // recorded it, so it is not recorded again as a generic `agent.<type>` event.
+  using EventHook = std::function<bool(const std::string& name, const std::string& kind,
+                                       const std::string& type, const json& detail)>;
   void OnRegistered(RegisteredHook hook) { on_registered_ = std::move(hook); }
+  void OnEvent(EventHook hook) { on_event_ = std::move(hook); }
   void OnReport(ReportHook hook) { on_report_ = std::move(hook); }
   void Stop();
   std::string local_address() const { return server_.local_address(); }
@@ -76,6 +81,7 @@ class AgentService {
   std::map<std::uint64_t, std::weak_ptr<rpc::RpcConnection>> links_;  // by session id
   RegisteredHook on_registered_;
   ReportHook on_report_;
+  EventHook on_event_;
 };
 
 }  // namespace dpustor::manager

@@ -115,20 +115,27 @@ int main(int argc, char** argv) {
   }
   VolumeService volumes(**store, inventory, events, agents, VolumeServiceOptions{});
   ShareService shares(**store, inventory, events, agents, ShareServiceOptions{});
+  DeploymentService deployments(**store, inventory, events, agents, DeploymentServiceOptions{});
   agents.OnRegistered([&](const std::string& name, const std::string& kind) {
     volumes.AgentRegistered(name, kind);
     shares.AgentRegistered(name, kind);
+    deployments.AgentRegistered(name, kind);
   });
+  agents.OnEvent(
+      [&](const std::string& name, const std::string& kind, const std::string& type,
+          const json& detail) { return deployments.AgentEvent(name, kind, type, detail); });
   agents.OnReport([&](const std::string& name, const std::string& kind,
                       const std::shared_ptr<const json>& status) {
     if (kind != protocol::kKindDpu) return;
     volumes.DpuReported(name, *status);
     shares.DpuReported(name, *status);
+    deployments.DpuReported(name, *status);
   });
   volumes.Start();
   shares.Start();
+  deployments.Start();
   Router router;
-  RestContext ctx{inventory, events, **store, agents, volumes, shares, NowMs()};
+  RestContext ctx{inventory, events, **store, agents, volumes, shares, deployments, NowMs()};
   RegisterRestApi(router, ctx);
   HttpServer http_server(ioc, router);
   if (auto st = http_server.Listen(http); !st.ok()) {
@@ -156,6 +163,7 @@ int main(int argc, char** argv) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  deployments.Stop();
   shares.Stop();
   volumes.Stop();
   events.Add("manager", "manager.stopped", "clean shutdown");

@@ -163,6 +163,39 @@ void RegisterRestApi(Router& router, RestContext ctx) {
              with_body([&ss](const json& b, const Captures&) { return ss.Create(b); }, 201));
   router.Add("DELETE", "/api/v1/shares/{name}",
              [&ss](const HttpRequest&, const Captures& c) { return FromResult(ss.Delete(c[0])); });
+  DeploymentService& ds = ctx.deployments;
+  auto upsert = [](std::function<Result<json>(const json&, bool*)> f) {
+    return [f](const HttpRequest& r, const Captures&) {
+      HttpResponse error;
+      auto body = Body(r, &error);
+      if (!body) return error;
+      bool created = false;
+      auto result = f(*body, &created);
+      return FromResult(result, created ? 201 : 200);
+    };
+  };
+  router.Add("GET", "/api/v1/deployments",
+             [&ds](const HttpRequest&, const Captures&) { return Json(ds.List()); });
+  router.Add("GET", "/api/v1/deployments/{name}",
+             [&ds](const HttpRequest&, const Captures& c) { return FromResult(ds.Get(c[0])); });
+  router.Add("POST", "/api/v1/deployments",
+             upsert([&ds](const json& b, bool* created) { return ds.Apply(b, created); }));
+  router.Add("DELETE", "/api/v1/deployments/{name}",
+             [&ds](const HttpRequest& r, const Captures& c) {
+               std::string force = QueryOr(r, "force", "false");
+               if (force != "true" && force != "false")
+                 return JsonError(400, "force must be true or false");
+               return FromResult(ds.Delete(c[0], force == "true"));
+             });
+  router.Add("GET", "/api/v1/groups",
+             [&ds](const HttpRequest&, const Captures&) { return Json(ds.Groups()); });
+  router.Add("GET", "/api/v1/groups/{name}",
+             [&ds](const HttpRequest&, const Captures& c) { return FromResult(ds.Group(c[0])); });
+  router.Add("POST", "/api/v1/groups",
+             upsert([&ds](const json& b, bool* created) { return ds.PutGroup(b, created); }));
+  router.Add("DELETE", "/api/v1/groups/{name}", [&ds](const HttpRequest&, const Captures& c) {
+    return FromResult(ds.DeleteGroup(c[0]));
+  });
   router.Add("GET", "/metrics", [ctx](const HttpRequest&, const Captures&) {
     return HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics(ctx)};
   });

@@ -1,10 +1,12 @@
 // RestApi registers the manager's HTTP routes (docs/protocol.md, "REST API") on a Router:
-// read-only JSON views of agents, DPUs, hosts, Ceph clusters, pools, images and events,
-// plus /metrics (Prometheus text) and /healthz.
+// read-only JSON views of agents, DPUs, hosts, Ceph clusters, pools, images and events, the
+// desired-state resources (volumes, shares, SNAP deployments, DPU groups), plus /metrics
+// (Prometheus text) and /healthz.
 // Thread-safety: handlers only read Inventory, EventLog and Store, which lock.
 #pragma once
 
 #include "manager/agent_service.h"
+#include "manager/deployment_service.h"
 #include "manager/event_log.h"
 #include "manager/http_server.h"
 #include "manager/inventory.h"
@@ -21,6 +23,7 @@ struct RestContext {
   const AgentService& agents;
   VolumeService& volumes;
   ShareService& shares;
+  DeploymentService& deployments;
   std::int64_t started_ms;
 };
 

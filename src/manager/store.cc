@@ -40,6 +40,14 @@ CREATE TABLE IF NOT EXISTS shares (
   name TEXT PRIMARY KEY,
   doc TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deployments (
+  name TEXT PRIMARY KEY,
+  doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dpu_groups (
+  name TEXT PRIMARY KEY,
+  doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   ts_ms INTEGER NOT NULL,
@@ -259,6 +267,61 @@ std::vector<json> Store::LoadShares() {
     if (doc.is_object()) out.push_back(std::move(doc));
   }
   return out;
+}
+
+Status Store::PutDoc(const char* table, const std::string& name, const json& doc) {
+  std::lock_guard lock(db_mu_);
+  std::string sql = std::string("INSERT INTO ") + table +
+                    "(name, doc) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = ?2";
+  Stmt q(db_, sql.c_str());
+  q.Bind(1, name).Bind(2, doc.dump());
+  if (!q.Done()) return Error{rpc::kFailed, std::string("store: ") + sqlite3_errmsg(db_)};
+  return Status::Ok();
+}
+
+Status Store::DeleteDoc(const char* table, const std::string& name) {
+  std::lock_guard lock(db_mu_);
+  std::string sql = std::string("DELETE FROM ") + table + " WHERE name = ?1";
+  Stmt q(db_, sql.c_str());
+  q.Bind(1, name);
+  if (!q.Done()) return Error{rpc::kFailed, std::string("store: ") + sqlite3_errmsg(db_)};
+  return Status::Ok();
+}
+
+std::vector<json> Store::LoadDocs(const char* table) {
+  std::lock_guard lock(db_mu_);
+  std::vector<json> out;
+  std::string sql = std::string("SELECT doc FROM ") + table + " ORDER BY name";
+  Stmt q(db_, sql.c_str());
+  while (q.Step()) {
+    json doc = ParseOrNull(q.Text(0));
+    if (doc.is_object()) out.push_back(std::move(doc));
+  }
+  return out;
+}
+
+Status Store::PutDeployment(const std::string& name, const json& doc) {
+  return PutDoc("deployments", name, doc);
+}
+
+Status Store::DeleteDeployment(const std::string& name) {
+  return DeleteDoc("deployments", name);
+}
+
+std::vector<json> Store::LoadDeployments() {
+  return LoadDocs("deployments");
+}
+
+Status Store::PutGroup(const std::string& name, const json& doc) {
+  return PutDoc("dpu_groups", name, doc);
+}
+
+Status Store::DeleteGroup(const std::string& name) {
+  return DeleteDoc("dpu_groups", name);
+}
+
+std::vector<json> Store::LoadGroups() {
+  return LoadDocs("dpu_groups");
 }
 
 std::uint64_t Store::flushes() const {

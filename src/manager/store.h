@@ -84,6 +84,13 @@ class Store {
   Status PutShare(const std::string& name, const json& doc);
   Status DeleteShare(const std::string& name);
   std::vector<json> LoadShares();
+  // SNAP deployments and DPU groups, the same way.
+  Status PutDeployment(const std::string& name, const json& doc);
+  Status DeleteDeployment(const std::string& name);
+  std::vector<json> LoadDeployments();
+  Status PutGroup(const std::string& name, const json& doc);
+  Status DeleteGroup(const std::string& name);
+  std::vector<json> LoadGroups();
 
   std::uint64_t flushes() const;
 
@@ -92,6 +99,10 @@ class Store {
   Status Init();
   void WriterLoop();
   void WriteBatch();
+  // One JSON document per name in a desired-state table (volumes, shares, ...).
+  Status PutDoc(const char* table, const std::string& name, const json& doc);
+  Status DeleteDoc(const char* table, const std::string& name);
+  std::vector<json> LoadDocs(const char* table);
 
   StoreOptions options_;
   sqlite3* db_ = nullptr;
