@@ -48,27 +48,11 @@ DeploymentService::~DeploymentService() {
 }
 
 void DeploymentService::Start() {
-  workers_ = std::make_unique<boost::asio::thread_pool>(options_.workers);
-  loop_ = std::thread([this] { Loop(); });
+  loop_.Start([this](std::unique_lock<std::mutex>&) { Pass(); });
 }
 
 void DeploymentService::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    if (stop_) return;
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (loop_.joinable()) loop_.join();
-  if (workers_) workers_->join();
-}
-
-void DeploymentService::Kick() {
-  {
-    std::lock_guard lock(mu_);
-    kicked_ = true;
-  }
-  cv_.notify_all();
+  loop_.Stop();
 }
 
 void DeploymentService::Publish(const News& news) {
@@ -521,23 +505,11 @@ void DeploymentService::Settle(News& news) {
 
 Result<json> DeploymentService::CallAgent(const std::string& agent, const std::string& method,
                                           json params, std::chrono::milliseconds timeout) {
-  auto promise = std::make_shared<std::promise<Result<json>>>();
-  auto future = promise->get_future();
-  agents_.Call(agent, method, std::move(params), timeout,
-               [promise](Result<json> r) { promise->set_value(std::move(r)); });
-  while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
-    std::lock_guard lock(mu_);
-    if (stop_) return Error{rpc::kConnectionClosed, "manager is stopping"};
-  }
-  return future.get();
+  return loop_.Call(agents_, agent, method, std::move(params), timeout);
 }
 
-void DeploymentService::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, options_.pass_interval, [&] { return kicked_ || stop_; });
-    kicked_ = false;
-    if (stop_) break;
+void DeploymentService::Pass() {
+  {
     auto now = Steady::now();
     for (auto& [dpu, want] : DesiredByDpu(deployments_, groups_)) {
       if (busy_dpus_.count(dpu)) continue;
@@ -549,12 +521,7 @@ void DeploymentService::Loop() {
                       rec && rec->kind == protocol::kKindDpu && rec->state == kOnline, now,
                       options_.retry_interval))
         continue;
-      busy_dpus_.insert(dpu);
-      boost::asio::post(*workers_, [this, dpu, want] {
-        ApplyDpu(dpu, want);
-        std::lock_guard l(mu_);
-        busy_dpus_.erase(dpu);
-      });
+      loop_.PostFor(busy_dpus_, dpu, [this, dpu, want] { ApplyDpu(dpu, want); });
     }
   }
 }

@@ -28,6 +28,7 @@
 #include "manager/deployment.h"
 #include "manager/event_log.h"
 #include "manager/inventory.h"
+#include "manager/reconcile_loop.h"
 #include "manager/store.h"
 
 namespace dpustor::manager {
@@ -82,11 +83,11 @@ class DeploymentService {
   void Settle(News& news);  // ends deletions and releases whose DPUs reached the removal
 
   void Publish(const News& news);
-  void Loop();
+  void Pass();  // one reconcile pass (REQUIRES: mu_ held)
   void ApplyDpu(const std::string& dpu, DpuDesired want);
   Result<json> CallAgent(const std::string& agent, const std::string& method, json params,
                          std::chrono::milliseconds timeout);
-  void Kick();
+  void Kick() { loop_.Kick(); }
 
   Store& store_;
   Inventory& inventory_;
@@ -95,7 +96,6 @@ class DeploymentService {
   DeploymentServiceOptions options_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::map<std::string, Deployment> deployments_;
   std::map<std::string, DpuGroup> groups_;
   std::map<std::string, DeployObserved> observed_;  // by DPU
@@ -106,11 +106,8 @@ class DeploymentService {
   std::map<std::string, std::pair<std::int64_t, std::string>> last_state_;  // by DPU
   std::set<std::string> busy_dpus_;
   std::int64_t last_generation_ = 0;
-  bool kicked_ = false;
-  bool stop_ = false;
 
-  std::unique_ptr<boost::asio::thread_pool> workers_;
-  std::thread loop_;
+  ReconcileLoop loop_{mu_, options_.pass_interval, options_.workers};  // last: stops first
 };
 
 }  // namespace dpustor::manager

@@ -96,27 +96,11 @@ ShareService::~ShareService() {
 }
 
 void ShareService::Start() {
-  workers_ = std::make_unique<boost::asio::thread_pool>(options_.workers);
-  loop_ = std::thread([this] { Loop(); });
+  loop_.Start([this](std::unique_lock<std::mutex>&) { Pass(); });
 }
 
 void ShareService::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    if (stop_) return;
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (loop_.joinable()) loop_.join();
-  if (workers_) workers_->join();
-}
-
-void ShareService::Kick() {
-  {
-    std::lock_guard lock(mu_);
-    kicked_ = true;
-  }
-  cv_.notify_all();
+  loop_.Stop();
 }
 
 Status ShareService::Save(Share& s) {
@@ -318,23 +302,11 @@ void ShareService::Observe(const std::string& dpu, const json& list, News& news)
 
 Result<json> ShareService::CallAgent(const std::string& agent, const std::string& method,
                                      json params, std::chrono::milliseconds timeout) {
-  auto promise = std::make_shared<std::promise<Result<json>>>();
-  auto future = promise->get_future();
-  agents_.Call(agent, method, std::move(params), timeout,
-               [promise](Result<json> r) { promise->set_value(std::move(r)); });
-  while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
-    std::lock_guard lock(mu_);
-    if (stop_) return Error{rpc::kConnectionClosed, "manager is stopping"};
-  }
-  return future.get();
+  return loop_.Call(agents_, agent, method, std::move(params), timeout);
 }
 
-void ShareService::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, options_.pass_interval, [&] { return kicked_ || stop_; });
-    kicked_ = false;
-    if (stop_) break;
+void ShareService::Pass() {
+  {
     auto now = Steady::now();
     auto due = [&](const std::string& dpu) {
       auto it = next_try_.find(dpu);
@@ -348,17 +320,12 @@ void ShareService::Loop() {
     for (auto it = dirty_dpus_.begin(); it != dirty_dpus_.end();) {
       const std::string dpu = *it;
       auto rec = inventory_.Get(dpu);
-      if (busy_dpus_.count(dpu) || !due(dpu) || !rec || rec->state != kOnline) {
+      if (!due(dpu) || !rec || rec->state != kOnline ||
+          !loop_.PostFor(busy_dpus_, dpu, [this, dpu] { ApplyDpu(dpu); })) {
         ++it;
         continue;
       }
-      busy_dpus_.insert(dpu);
       it = dirty_dpus_.erase(it);
-      boost::asio::post(*workers_, [this, dpu] {
-        ApplyDpu(dpu);
-        std::lock_guard l(mu_);
-        busy_dpus_.erase(dpu);
-      });
     }
   }
 }

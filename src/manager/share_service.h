@@ -24,6 +24,7 @@
 #include "manager/agent_service.h"
 #include "manager/event_log.h"
 #include "manager/inventory.h"
+#include "manager/reconcile_loop.h"
 #include "manager/share.h"
 #include "manager/store.h"
 
@@ -62,14 +63,14 @@ class ShareService {
 
  private:
   Status Save(Share& s);  // REQUIRES: mu_ held
-  void Loop();
+  void Pass();            // one reconcile pass (REQUIRES: mu_ held)
   void ApplyDpu(const std::string& dpu);
   // Records what `dpu` holds (`list`: share.apply's or a report's "shares"). REQUIRES: mu_.
   void Observe(const std::string& dpu, const json& list,
                std::vector<std::tuple<std::string, std::string, std::string>>& news);
   Result<json> CallAgent(const std::string& agent, const std::string& method, json params,
                          std::chrono::milliseconds timeout);
-  void Kick();
+  void Kick() { loop_.Kick(); }
 
   Store& store_;
   Inventory& inventory_;
@@ -78,17 +79,13 @@ class ShareService {
   ShareServiceOptions options_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::map<std::string, Share> shares_;
   std::map<std::string, std::int64_t> applied_;  // DPU -> generation its agent last applied
   std::set<std::string> busy_dpus_;
   std::set<std::string> dirty_dpus_;
   std::map<std::string, std::chrono::steady_clock::time_point> next_try_;  // by DPU
-  bool kicked_ = false;
-  bool stop_ = false;
 
-  std::unique_ptr<boost::asio::thread_pool> workers_;
-  std::thread loop_;
+  ReconcileLoop loop_{mu_, options_.pass_interval, options_.workers};  // last: stops first
 };
 
 }  // namespace dpustor::manager

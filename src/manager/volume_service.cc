@@ -61,27 +61,11 @@ VolumeService::~VolumeService() {
 }
 
 void VolumeService::Start() {
-  workers_ = std::make_unique<boost::asio::thread_pool>(options_.workers);
-  loop_ = std::thread([this] { Loop(); });
+  loop_.Start([this](std::unique_lock<std::mutex>&) { Pass(); });
 }
 
 void VolumeService::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    if (stop_) return;
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (loop_.joinable()) loop_.join();
-  if (workers_) workers_->join();
-}
-
-void VolumeService::Kick() {
-  {
-    std::lock_guard lock(mu_);
-    kicked_ = true;
-  }
-  cv_.notify_all();
+  loop_.Stop();
 }
 
 Status VolumeService::Save(Volume& v) {
@@ -325,25 +309,11 @@ void VolumeService::DpuReported(const std::string& dpu, const json& status) {
 
 Result<json> VolumeService::CallAgent(const std::string& agent, const std::string& method,
                                       json params, std::chrono::milliseconds timeout) {
-  auto promise = std::make_shared<std::promise<Result<json>>>();
-  auto future = promise->get_future();
-  agents_.Call(agent, method, std::move(params), timeout,
-               [promise](Result<json> r) { promise->set_value(std::move(r)); });
-  // The reply arrives on the I/O threads; at shutdown they may stop first, so do not wait
-  // past Stop() (the promise outlives us if the reply comes late).
-  while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
-    std::lock_guard lock(mu_);
-    if (stop_) return Error{rpc::kConnectionClosed, "manager is stopping"};
-  }
-  return future.get();
+  return loop_.Call(agents_, agent, method, std::move(params), timeout);
 }
 
-void VolumeService::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, options_.pass_interval, [&] { return kicked_ || stop_; });
-    kicked_ = false;
-    if (stop_) break;
+void VolumeService::Pass() {
+  {
     auto now = Steady::now();
     auto due = [&](const std::string& key) {
       auto it = next_try_.find(key);
@@ -357,30 +327,19 @@ void VolumeService::Loop() {
         dirty_dpus_.insert(v.attach->dpu);
       if (!v.attach && !v.observed_dpu.empty() && due("d/" + v.observed_dpu))
         dirty_dpus_.insert(v.observed_dpu);
-      if (!needs || busy_volumes_.count(name) || !due("v/" + name)) continue;
-      busy_volumes_.insert(name);
-      boost::asio::post(*workers_, [this, name] {
-        ReconcileVolume(name);
-        std::lock_guard l(mu_);
-        busy_volumes_.erase(name);
-      });
+      if (!needs || !due("v/" + name)) continue;
+      loop_.PostFor(busy_volumes_, name, [this, name] { ReconcileVolume(name); });
     }
     // Periodic re-apply corrects drift (someone changed SNAP by hand, SNAP restarted).
     for (const auto& r : inventory_.List(protocol::kKindDpu))
       if (r.state == kOnline && due("d/" + r.name)) dirty_dpus_.insert(r.name);
     for (auto it = dirty_dpus_.begin(); it != dirty_dpus_.end();) {
       const std::string dpu = *it;
-      if (busy_dpus_.count(dpu)) {
+      if (loop_.PostFor(busy_dpus_, dpu, [this, dpu] { ApplyDpu(dpu); })) {
+        it = dirty_dpus_.erase(it);
+      } else {
         ++it;
-        continue;
       }
-      busy_dpus_.insert(dpu);
-      it = dirty_dpus_.erase(it);
-      boost::asio::post(*workers_, [this, dpu] {
-        ApplyDpu(dpu);
-        std::lock_guard l(mu_);
-        busy_dpus_.erase(dpu);
-      });
     }
   }
 }

@@ -22,6 +22,7 @@
 #include "manager/agent_service.h"
 #include "manager/event_log.h"
 #include "manager/inventory.h"
+#include "manager/reconcile_loop.h"
 #include "manager/store.h"
 #include "manager/volume.h"
 
@@ -68,14 +69,14 @@ class VolumeService {
 
   Status Save(Volume& v);  // REQUIRES: mu_ held
   Result<json> Mutate(const std::string& name, const std::function<Status(Volume&)>& change);
-  void Loop();
+  void Pass();  // one reconcile pass (REQUIRES: mu_ held)
   void ReconcileVolume(const std::string& name);
   void ApplyDpu(const std::string& dpu);
   Result<json> CallAgent(const std::string& agent, const std::string& method, json params,
                          std::chrono::milliseconds timeout);
   Result<json> ClusterCredentials(const std::string& cluster, const std::string& dpu,
                                   const std::set<std::string>& pools);
-  void Kick();
+  void Kick() { loop_.Kick(); }
 
   Store& store_;
   Inventory& inventory_;
@@ -84,20 +85,16 @@ class VolumeService {
   VolumeServiceOptions options_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::map<std::string, Volume> volumes_;
   std::set<std::string> busy_volumes_;
   std::set<std::string> busy_dpus_;
   std::set<std::string> dirty_dpus_;
   std::map<std::string, std::chrono::steady_clock::time_point> next_try_;  // "v/x", "d/x"
-  bool kicked_ = false;
-  bool stop_ = false;
 
   std::mutex creds_mu_;
   std::map<std::string, ClusterCreds> creds_;  // by cluster
 
-  std::unique_ptr<boost::asio::thread_pool> workers_;
-  std::thread loop_;
+  ReconcileLoop loop_{mu_, options_.pass_interval, options_.workers};  // last: stops first
 };
 
 }  // namespace dpustor::manager
