@@ -27,25 +27,9 @@ using namespace std::chrono_literals;
 class CephOpsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir("dpustor-ceph-ops");
-    lab_ = new CephLab(*dir_ / "ceph");
-    std::string error;
-    if (!lab_->Start(120s, &error)) {
-      setup_error_ = new std::string(error);
-      return;
-    }
-    for (const char* pool : {"volumes", "other"}) {
-      for (auto args :
-           {std::vector<std::string>{"osd", "pool", "create", pool, "8"},
-            std::vector<std::string>{"osd", "pool", "application", "enable", pool, "rbd"}}) {
-        auto r = lab_->Ceph(args);
-        if (!r.ok() || r->exit_code != 0) {
-          setup_error_ = new std::string("ceph " + JoinCommand(args) + ": " +
-                                         (r.ok() ? r->err : r.error().message));
-          return;
-        }
-      }
-    }
+    ceph_suite_.Start("dpustor-ceph-ops", {"volumes", "other"});
+    if (!ceph_suite_.ok()) return;
+    lab_ = ceph_suite_.lab();
     agent::ceph::CephCliOptions o;
     o.conf = lab_->conf();
     o.keyring = lab_->keyring();
@@ -55,14 +39,10 @@ class CephOpsTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete ops_;
-    delete lab_;
-    delete dir_;
-    delete setup_error_;
+    ceph_suite_.Stop();
   }
 
-  void SetUp() override {
-    if (setup_error_) GTEST_SKIP() << "no Ceph: " << *setup_error_;
-  }
+  void SetUp() override { ASSERT_TRUE(ceph_suite_.ok()) << "no Ceph: " << ceph_suite_.error(); }
 
   static Result<json> Call(const std::string& method, const json& params) {
     auto started = std::chrono::steady_clock::now();
@@ -97,16 +77,15 @@ class CephOpsTest : public ::testing::Test {
   }
 
   static std::string KeyringFor(const std::string& id, const std::string& key) {
-    auto path = *dir_ / (id + ".keyring");
+    auto path = ceph_suite_.dir() / (id + ".keyring");
     WriteFile(path, "[client." + id + "]\n\tkey = " + key + "\n");
     ::chmod(path.c_str(), 0600);
     return path;
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline CephLab* lab_ = nullptr;
+  static inline CephSuite ceph_suite_;
+  static inline CephLab* lab_ = nullptr;  // ceph_suite_'s
   static inline CephOps* ops_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
 };
 
 constexpr std::uint64_t kGiB = 1ull << 30;
@@ -226,15 +205,15 @@ TEST_F(CephOpsTest, AnImageHeldOpenIsNotDeletedNorStrippedOfSnapshots) {
   // `rbd watch` keeps a watcher on the image, as SNAP's librbd does, until it reads a line.
   // Its stdin is a FIFO this test holds open, so a newline lets it unwatch cleanly (a killed
   // watcher would linger in the cluster for 30 s).
-  std::string fifo = *dir_ / "watch.fifo";
+  std::string fifo = ceph_suite_.dir() / "watch.fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   int fd = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK);
   ASSERT_GE(fd, 0);
   ChildProcess watch({"bash", "-c", "exec rbd --conf \"$1\" --keyring \"$2\" watch \"$3\" < \"$4\"",
                       "rbd-watch", lab_->conf(), lab_->keyring(), "volumes/held-1", fifo},
-                     *dir_ / "watch.log");
+                     ceph_suite_.dir() / "watch.log");
   ASSERT_TRUE(WaitFor([&] { return !Watchers("volumes", "held-1").empty(); }, 20s))
-      << ReadFile(*dir_ / "watch.log");
+      << ReadFile(ceph_suite_.dir() / "watch.log");
 
   auto r = Call("rbd.delete", image);
   ASSERT_FALSE(r.ok());
@@ -248,7 +227,7 @@ TEST_F(CephOpsTest, AnImageHeldOpenIsNotDeletedNorStrippedOfSnapshots) {
   EXPECT_EQ((*r)["snapshots"], (json{"keep"}));  // nothing was half-done
 
   ASSERT_EQ(::write(fd, "\n", 1), 1);
-  EXPECT_EQ(watch.Wait(20s), 0) << ReadFile(*dir_ / "watch.log");
+  EXPECT_EQ(watch.Wait(20s), 0) << ReadFile(ceph_suite_.dir() / "watch.log");
   ::close(fd);
   ASSERT_TRUE(WaitFor([&] { return Watchers("volumes", "held-1") == json::array(); }, 20s));
 
@@ -329,7 +308,7 @@ TEST_F(CephOpsTest, ClusterInfoIsWhatAClientNeeds) {
   EXPECT_EQ((*r)["fsid"], lab_->fsid());
 
   std::map<std::string, std::string> env;
-  std::istringstream in(ReadFile(*dir_ / "ceph/env"));
+  std::istringstream in(ReadFile(ceph_suite_.dir() / "ceph/env"));
   for (std::string line; std::getline(in, line);)
     if (auto eq = line.find('='); eq != std::string::npos)
       env[line.substr(0, eq)] = line.substr(eq + 1);
@@ -340,7 +319,7 @@ TEST_F(CephOpsTest, ClusterInfoIsWhatAClientNeeds) {
   // all a client (SNAP's librbd) needs.
   auto key = Call("ceph.client_key", {{"client", "dpustor.dpu-b"}, {"pools", {"volumes"}}});
   ASSERT_TRUE(key.ok()) << key.error().message;
-  auto conf = *dir_ / "client.conf";
+  auto conf = ceph_suite_.dir() / "client.conf";
   WriteFile(conf, "[global]\nfsid = " + (*r)["fsid"].get<std::string>() +
                       "\nmon_host = " + (*r)["mon_host"].get<std::string>() + "\n");
   auto ls = RbdLsAs(conf, "dpustor.dpu-b", KeyringFor("dpustor.dpu-b", (*key)["key"]), "volumes");

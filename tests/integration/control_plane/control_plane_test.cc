@@ -28,23 +28,11 @@ std::uint64_t MemTotalBytes() {
 
 class ControlPlaneTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir("dpustor-cp");
-    ceph_ = new CephLab(*dir_ / "ceph");
-    std::string error;
-    if (!ceph_->Start(120s, &error)) {
-      setup_error_ = new std::string(error);
-      return;
-    }
-  }
-  static void TearDownTestSuite() {
-    delete ceph_;
-    delete dir_;
-    delete setup_error_;
-  }
+  static void SetUpTestSuite() { ceph_suite_.Start("dpustor-cp"); }
+  static void TearDownTestSuite() { ceph_suite_.Stop(); }
 
   void SetUp() override {
-    if (setup_error_) GTEST_SKIP() << "no Ceph: " << *setup_error_;
+    ASSERT_TRUE(ceph_suite_.ok()) << "no Ceph: " << ceph_suite_.error();
     SetUpFleet();
   }
   void TearDown() override {
@@ -57,7 +45,9 @@ class ControlPlaneTest : public ::testing::Test {
     sim3_ = {};
   }
 
-  void SetUpFleet() { fleet_ = std::make_unique<Fleet>(dir_->path(), ceph_); }
+  void SetUpFleet() {
+    fleet_ = std::make_unique<Fleet>(ceph_suite_.dir().path(), ceph_suite_.lab());
+  }
   std::string Path(const std::string& name) { return fleet_->Path(name); }
   std::string server() const { return fleet_->server(); }
   void StartManager() {
@@ -73,9 +63,7 @@ class ControlPlaneTest : public ::testing::Test {
     return r;
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline CephLab* ceph_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
+  static inline CephSuite ceph_suite_;
   std::unique_ptr<Fleet> fleet_;
   ChildProcess manager_, sim4_, sim3_, dpu_a_, dpu_b_, ceph_agent_;
 };
@@ -123,7 +111,7 @@ TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
       30s))
       << ceph_agent_.Log();
   EXPECT_EQ(cluster["state"], "online");
-  EXPECT_EQ(cluster["fsid"], ceph_->fsid());
+  EXPECT_EQ(cluster["fsid"], ceph_suite_.lab()->fsid());
   EXPECT_EQ(cluster["osds"], 1);
   EXPECT_EQ(cluster["osds_up"], 1);
   EXPECT_EQ(cluster["mons_in_quorum"], 1);
@@ -131,9 +119,9 @@ TEST_F(ControlPlaneTest, FleetStatusEndToEnd) {
   EXPECT_TRUE(cluster["ceph_version"].get<std::string>().starts_with("16.2")) << cluster.dump();
 
   // A pool and an image made with the real CLI show up with the right size.
-  ASSERT_EQ(ceph_->Ceph({"osd", "pool", "create", "cp-pool", "8"})->exit_code, 0);
-  ASSERT_EQ(ceph_->Rbd({"pool", "init", "cp-pool"})->exit_code, 0);
-  ASSERT_EQ(ceph_->Rbd({"create", "cp-pool/vol1", "--size", "96M"})->exit_code, 0);
+  ASSERT_EQ(ceph_suite_.lab()->Ceph({"osd", "pool", "create", "cp-pool", "8"})->exit_code, 0);
+  ASSERT_EQ(ceph_suite_.lab()->Rbd({"pool", "init", "cp-pool"})->exit_code, 0);
+  ASSERT_EQ(ceph_suite_.lab()->Rbd({"create", "cp-pool/vol1", "--size", "96M"})->exit_code, 0);
   json images;
   ASSERT_TRUE(WaitFor(
       [&] {

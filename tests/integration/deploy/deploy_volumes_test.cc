@@ -22,40 +22,27 @@ constexpr const char* kPool = "deployvols";
 class DeployVolumesTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir("dpustor-deploy-ceph");
-    ceph_ = new CephLab(*dir_ / "ceph");
-    std::string error;
-    if (!ceph_->Start(120s, &error)) {
-      setup_error_ = new std::string(error);
-      return;
-    }
-    ceph_->Ceph({"osd", "pool", "create", kPool, "8"});
-    ceph_->Rbd({"pool", "init", kPool});
-    ceph_->Rbd({"create", "--size", "64M", std::string(kPool) + "/vol1"});
+    ceph_suite_.Start("dpustor-deploy-ceph", {kPool});
+    if (ceph_suite_.ok())
+      ceph_suite_.lab()->Rbd({"create", "--size", "64M", std::string(kPool) + "/vol1"});
   }
-  static void TearDownTestSuite() {
-    delete ceph_;
-    delete dir_;
-    delete setup_error_;
-  }
-  void SetUp() override {
-    if (setup_error_) GTEST_SKIP() << "no Ceph: " << *setup_error_;
-  }
+  static void TearDownTestSuite() { ceph_suite_.Stop(); }
+  void SetUp() override { ASSERT_TRUE(ceph_suite_.ok()) << "no Ceph: " << ceph_suite_.error(); }
 
   // spec.apply params attaching vol1 as an NVMe namespace on PF 0, as client.admin.
   static json VolumeSpec() {
     std::string mon_host;
-    std::istringstream conf(ReadFile(ceph_->conf()));
+    std::istringstream conf(ReadFile(ceph_suite_.lab()->conf()));
     for (std::string line; std::getline(conf, line);) {
       auto eq = line.find('=');
       if (eq != std::string::npos && line.find("mon host") != std::string::npos)
         mon_host = line.substr(line.find_first_not_of(' ', eq + 1));
     }
-    auto key = ceph_->Ceph({"auth", "get-key", "client.admin"});
+    auto key = ceph_suite_.lab()->Ceph({"auth", "get-key", "client.admin"});
     return {{"generation", 1},
             {"clusters",
              {{"ceph-lab",
-               {{"fsid", ceph_->fsid()},
+               {{"fsid", ceph_suite_.lab()->fsid()},
                 {"mon_host", mon_host},
                 {"user_id", "admin"},
                 {"key", key.ok() ? key->out : ""}}}}},
@@ -69,9 +56,7 @@ class DeployVolumesTest : public ::testing::Test {
                {"nsid", 1}}}}};
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline CephLab* ceph_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
+  static inline CephSuite ceph_suite_;
 };
 
 TEST_F(DeployVolumesTest, FailedUpgradeRollsBackAndTheVolumesAreServedAgain) {

@@ -14,6 +14,30 @@ std::string SourcePath(const std::string& relative) {
   return std::string(DPUSTOR_SOURCE_DIR) + "/" + relative;
 }
 
+void CephSuite::Start(const std::string& prefix, const std::vector<std::string>& rbd_pools) {
+  dir_ = std::make_unique<TempDir>(prefix);
+  lab_ = std::make_unique<CephLab>(*dir_ / "ceph");
+  if (!lab_->Start(std::chrono::seconds(120), &error_)) {
+    if (error_.empty()) error_ = "Ceph did not start";
+    return;
+  }
+  for (const std::string& pool : rbd_pools) {
+    auto created = lab_->Ceph({"osd", "pool", "create", pool, "8"});
+    auto init = lab_->Rbd({"pool", "init", pool});
+    for (const auto* r : {&created, &init}) {
+      if (!r->ok() || (*r)->exit_code != 0) {
+        error_ = "pool " + pool + ": " + (r->ok() ? (*r)->err : r->error().message);
+        return;
+      }
+    }
+  }
+}
+
+void CephSuite::Stop() {
+  lab_.reset();  // stops the cluster before its directory goes
+  dir_.reset();
+}
+
 bool CephLab::Start(std::chrono::seconds timeout, std::string* error) {
   std::vector<std::string> argv = {"bash", SourcePath("scripts/lab/ceph.sh"), dir_};
   if (cephfs_) argv.push_back("--cephfs");

@@ -46,6 +46,26 @@ class CephLab {
   std::map<std::string, std::string> env_;
 };
 
+// One single-node Ceph for a whole GoogleTest suite (a start takes ~10 s): Start() from
+// SetUpTestSuite, Stop() from TearDownTestSuite, and `ASSERT_TRUE(suite.ok()) <<
+// suite.error()` in SetUp, so a Ceph that does not come up fails the tests, never skips them.
+class CephSuite {
+ public:
+  // Starts Ceph in a new temp dir named after `prefix`, then creates each of `rbd_pools`
+  // (8 PGs) and initialises it for RBD.
+  void Start(const std::string& prefix, const std::vector<std::string>& rbd_pools = {});
+  void Stop();
+  bool ok() const { return lab_ != nullptr && error_.empty(); }
+  const std::string& error() const { return error_; }
+  CephLab* lab() const { return lab_.get(); }
+  const TempDir& dir() const { return *dir_; }
+
+ private:
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<CephLab> lab_;
+  std::string error_;
+};
+
 // GET on the manager's REST API; the parsed body, or null on any failure.
 nlohmann::json GetJson(const std::string& server, const std::string& path);
 

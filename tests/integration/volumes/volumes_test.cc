@@ -21,28 +21,13 @@ constexpr const char* kPool = "vols";
 
 class VolumesTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir("dpustor-vol");
-    ceph_ = new CephLab(*dir_ / "ceph");
-    std::string error;
-    if (!ceph_->Start(120s, &error)) {
-      setup_error_ = new std::string(error);
-      return;
-    }
-    ceph_->Ceph({"osd", "pool", "create", kPool, "8"});
-    ceph_->Rbd({"pool", "init", kPool});
-  }
-  static void TearDownTestSuite() {
-    delete ceph_;
-    delete dir_;
-    delete setup_error_;
-  }
-
+  static void SetUpTestSuite() { ceph_suite_.Start("dpustor-vol", {kPool}); }
+  static void TearDownTestSuite() { ceph_suite_.Stop(); }
   void SetUp() override {
-    if (setup_error_) GTEST_SKIP() << "no Ceph: " << *setup_error_;
+    ASSERT_TRUE(ceph_suite_.ok()) << "no Ceph: " << ceph_suite_.error();
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::create_directories(*dir_ / name);
-    fleet_ = std::make_unique<Fleet>(*dir_ / name, ceph_);
+    std::filesystem::create_directories(ceph_suite_.dir() / name);
+    fleet_ = std::make_unique<Fleet>(ceph_suite_.dir() / name, ceph_suite_.lab());
     sock4_ = fleet_->Path("bf3.sock");
     sock3_ = fleet_->Path("bf2.sock");
     manager_ = fleet_->StartManager();
@@ -96,7 +81,7 @@ class VolumesTest : public ::testing::Test {
     return out;
   }
   std::vector<std::string> Images() {
-    auto r = ceph_->Rbd({"ls", "-p", kPool});
+    auto r = ceph_suite_.lab()->Rbd({"ls", "-p", kPool});
     std::vector<std::string> out;
     std::istringstream in(r.ok() ? r->out : "");
     for (std::string line; std::getline(in, line);)
@@ -113,9 +98,7 @@ class VolumesTest : public ::testing::Test {
     return nullptr;
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline CephLab* ceph_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
+  static inline CephSuite ceph_suite_;
   std::unique_ptr<Fleet> fleet_;
   std::string sock4_, sock3_;
   ChildProcess manager_, ceph_agent_, sim4_, sim3_, dpu_a_, dpu_b_;
@@ -178,7 +161,7 @@ TEST_F(VolumesTest, CreateAttachResizeDetachDeleteInBothDialects) {
   EXPECT_EQ(vblk["pf_index"], 0);
   EXPECT_EQ(Find(s3["bdevs"], "name", "dpustor-vol-b")["size_bytes"], 32 << 20);
   // Each DPU has its own cephx user, limited to the volume's pool.
-  auto caps = ceph_->Ceph({"auth", "get", "client.dpustor.dpu-a", "--format", "json"});
+  auto caps = ceph_suite_.lab()->Ceph({"auth", "get", "client.dpustor.dpu-a", "--format", "json"});
   ASSERT_TRUE(caps.ok() && caps->exit_code == 0) << (caps.ok() ? caps->err : "");
   EXPECT_NE(caps->out.find("profile rbd pool=vols"), std::string::npos) << caps->out;
   // The manager shows it, and the DPU's report carries it.
@@ -197,14 +180,14 @@ TEST_F(VolumesTest, CreateAttachResizeDetachDeleteInBothDialects) {
   json ns = Snap(sock4_)["nvme_subsystems"];
   EXPECT_EQ(Find(ns, "nqn", "nqn.2024-11.io.dpustor:vol-a")["namespaces"][0]["size_bytes"],
             128 << 20);
-  auto info = ceph_->Rbd({"info", std::string(kPool) + "/vol-a", "--format", "json"});
+  auto info = ceph_suite_.lab()->Rbd({"info", std::string(kPool) + "/vol-a", "--format", "json"});
   EXPECT_NE(info->out.find("\"size\":134217728"), std::string::npos) << info->out;
 
   // Snapshot.
   ASSERT_FALSE(fleet_->Ctl({"snapshot", "vol-a", "before-upgrade"}).is_null());
   ASSERT_TRUE(WaitFor(
       [&] {
-        auto r = ceph_->Rbd({"snap", "ls", std::string(kPool) + "/vol-a"});
+        auto r = ceph_suite_.lab()->Rbd({"snap", "ls", std::string(kPool) + "/vol-a"});
         return r.ok() && r->out.find("before-upgrade") != std::string::npos;
       },
       30s));
