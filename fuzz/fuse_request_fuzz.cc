@@ -28,6 +28,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fuzz_input.h"
+
 #include "fs/fuse/engine.h"
 
 namespace {
@@ -305,17 +307,7 @@ std::vector<char> InitRequest() {
   return v;
 }
 
-// Reads little-endian 16-bit values from the input; 0 past its end.
-struct Input {
-  const uint8_t* p;
-  size_t left;
-  unsigned U8() {
-    if (!left) return 0;
-    --left;
-    return *p++;
-  }
-  unsigned U16() { return U8() | (U8() << 8); }
-};
+using Input = FuzzInput;
 
 }  // namespace
 

@@ -47,6 +47,8 @@
 #include "fs/transport/vhost_user/protocol.h"
 #include "fs/transport/vhost_user/session.h"
 
+#include "fuzz_input.h"
+
 namespace {
 
 using namespace dpustor;
@@ -63,31 +65,7 @@ constexpr int kMaxRecords = 64;
 int ram_fd = -1, small_fd = -1, empty_fd = -1;
 uint8_t* ram = nullptr;
 
-// Reads the input; 0 past its end.
-struct Input {
-  const uint8_t* p;
-  size_t left;
-  unsigned U8() {
-    if (!left) return 0;
-    --left;
-    return *p++;
-  }
-  unsigned U16() { return U8() | (U8() << 8); }
-  uint32_t U32() { return U16() | (static_cast<uint32_t>(U16()) << 16); }
-  uint32_t Peek32() const {
-    uint32_t v = 0;
-    if (left) std::memcpy(&v, p, std::min<size_t>(left, 4));
-    return v;
-  }
-  std::vector<uint8_t> Bytes(size_t n) {  // zero-padded past the end
-    std::vector<uint8_t> v(n);
-    size_t k = std::min(n, left);
-    if (k) std::memcpy(v.data(), p, k);
-    p += k;
-    left -= k;
-    return v;
-  }
-};
+using Input = FuzzInput;
 
 // Hands requests to `inner` from a thread of its own, each batch last first.
 class AsyncHandler : public VirtioFsHandler {

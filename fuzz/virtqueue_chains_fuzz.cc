@@ -27,6 +27,7 @@
 
 #include "fs/transport/vhost_user/guest_memory.h"
 #include "fs/transport/vhost_user/virtqueue.h"
+#include "fuzz_input.h"
 
 namespace {
 
@@ -36,18 +37,7 @@ constexpr int kMaxRegions = 3;
 constexpr int kMaxOps = 512;
 int memfds[kMaxRegions];
 
-struct Input {
-  const uint8_t* p;
-  size_t left;
-  unsigned U8() {
-    if (!left) return 0;
-    --left;
-    return *p++;
-  }
-  unsigned U16() { return U8() | (U8() << 8); }
-  uint32_t U32() { return U16() | (static_cast<uint32_t>(U16()) << 16); }
-  uint64_t U64() { return U32() | (static_cast<uint64_t>(U32()) << 32); }
-};
+using Input = FuzzInput;
 
 struct Layout {
   std::vector<MemoryRegionDesc> regions;

@@ -6,10 +6,8 @@
 set -euo pipefail
 
 PROG=run_fio.sh
-die() {
-  echo "$PROG: $*" >&2
-  exit 1
-}
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 usage() {
   cat <<EOF
 usage: $PROG BUILD_DIR [options]
@@ -133,18 +131,7 @@ TMPFS_MOUNTED=0
 stop_daemon() {
   local pid=$DAEMON_PID
   DAEMON_PID=""
-  if [[ -n $pid ]]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "$PROG: pid $pid ignored SIGTERM for 10 s, sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  fi
+  stop_pid "$pid" daemon
   if mountpoint -q "$MNT"; then
     umount "$MNT" 2>/dev/null || umount -l "$MNT" || true
   fi

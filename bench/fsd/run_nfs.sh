@@ -7,10 +7,8 @@
 set -euo pipefail
 
 PROG=run_nfs.sh
-die() {
-  echo "$PROG: $*" >&2
-  exit 1
-}
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 usage() {
   cat <<EOF
 usage: $PROG BUILD_DIR [options]
@@ -121,21 +119,6 @@ NFS_URL="nfs://127.0.0.1/export"
 RPCBIND_PID=""
 GANESHA_PID=""
 FSD_PID=""
-
-stop_pid() { # pid name
-  local pid=$1
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "$PROG: $2 (pid $pid) ignored SIGTERM for 10 s, sending SIGKILL" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 
 unmount_mnt() {
   if mountpoint -q "$MNT"; then umount "$MNT" 2>/dev/null || umount -l "$MNT" || true; fi

@@ -7,10 +7,8 @@
 set -euo pipefail
 
 PROG=run.sh
-die() {
-  echo "$PROG: $*" >&2
-  exit 1
-}
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 usage() {
   cat <<EOF
 usage: $PROG BUILD_DIR [options]
@@ -97,13 +95,8 @@ RESULTS=$WORK/results.jsonl
 SERVER_PID=""
 
 stop_server() {
-  if [[ -n $SERVER_PID ]]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  fi
+  stop_pid "$SERVER_PID" server
+  SERVER_PID=""
 }
 cleanup() {
   stop_server

@@ -1,7 +1,8 @@
 // Params decodes the "params" object of a JSON-RPC request into typed values, SPDK style:
 // every failure names the field and what was expected, and becomes a kInvalidParams error at
 // the dispatcher. Handlers decode first and act after, so a bad request changes nothing.
-// A Params borrows the JSON it reads; use it within the handler call.
+// A Params borrows the JSON it reads; use it within the handler call. A Params for an object
+// nested in the request names its fields under a prefix ("shares[2].tag").
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -38,7 +40,8 @@ inline CallError ParamError(std::string_view field, std::string_view problem) {
 class Params {
  public:
   // Accepts an object or null (no params); anything else is an error.
-  explicit Params(const json& params) : p_(params) {
+  explicit Params(const json& params, std::string prefix = "")
+      : p_(params), prefix_(std::move(prefix)) {
     if (!p_.is_object() && !p_.is_null())
       throw CallError(kInvalidParams, "invalid params: expected an object");
   }
@@ -47,14 +50,14 @@ class Params {
 
   template <class T>
   T Required(std::string_view name) const {
-    if (!Has(name)) throw ParamError(name, "required");
-    return Convert<T>(name, p_.at(std::string(name)));
+    if (!Has(name)) throw ParamError(Field(name), "required");
+    return Convert<T>(Field(name), p_.at(std::string(name)));
   }
 
   template <class T>
   std::optional<T> Optional(std::string_view name) const {
     if (!Has(name) || p_.at(std::string(name)).is_null()) return std::nullopt;
-    return Convert<T>(name, p_.at(std::string(name)));
+    return Convert<T>(Field(name), p_.at(std::string(name)));
   }
 
   template <class T>
@@ -63,19 +66,21 @@ class Params {
     return v ? *v : fallback;
   }
 
-  // Fails on any key not in `known`, so a misspelt option is not silently ignored.
-  void RejectUnknown(std::initializer_list<std::string_view> known) const {
+  // Fails on any key not in `known` (or `also`), so a misspelt option is not silently ignored.
+  void RejectUnknown(std::initializer_list<std::string_view> known,
+                     std::initializer_list<std::string_view> also = {}) const {
     if (!p_.is_object()) return;
     for (const auto& [key, _] : p_.items()) {
       bool found = false;
       for (auto k : known) found = found || k == key;
-      if (!found) throw ParamError(key, "unknown parameter");
+      for (auto k : also) found = found || k == key;
+      if (!found) throw ParamError(Field(key), "unknown parameter");
     }
   }
 
  private:
   template <class T>
-  static T Convert(std::string_view name, const json& v) {
+  static T Convert(const std::string& name, const json& v) {
     if constexpr (std::is_same_v<T, std::string>) {
       if (!v.is_string()) throw ParamError(name, "expected a string");
       return v.get<std::string>();
@@ -109,7 +114,12 @@ class Params {
     }
   }
 
+  std::string Field(std::string_view name) const {
+    return prefix_.empty() ? std::string(name) : prefix_ + "." + std::string(name);
+  }
+
   const json& p_;
+  const std::string prefix_;
 };
 
 }  // namespace dpustor::rpc

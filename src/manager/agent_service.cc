@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/agent_protocol.h"
+#include "common/names.h"
 #include "common/params.h"
 #include "common/token.h"
 
@@ -17,14 +18,6 @@ std::string Subject(const std::string& kind, const std::string& name) {
   return kind + "/" + name;
 }
 
-bool ValidName(const std::string& name) {
-  if (name.empty() || name.size() > 63) return false;
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
-      return false;
-  }
-  return true;
-}
 }  // namespace
 
 // One agent connection. Until agent.hello succeeds only agent.hello is accepted.
@@ -79,8 +72,7 @@ class AgentService::Link : public rpc::ConnectionHandler {
     auto proto = p.Required<int>("protocol");
     auto token = p.Required<std::string>("token");
     auto caps = p.Get<json>("capabilities", json::object());
-    if (!ValidName(name))
-      throw rpc::ParamError("name", "1-63 characters of letters, digits, '-', '_' or '.'");
+    protocol::CheckName("name", name);
     if (kind != protocol::kKindDpu && kind != protocol::kKindCeph)
       throw rpc::ParamError("kind", "must be \"dpu\" or \"ceph\"");
     if (!caps.is_object()) throw rpc::ParamError("capabilities", "expected an object");

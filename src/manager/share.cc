@@ -10,16 +10,7 @@ std::string Share::State() const {
 }
 
 json Share::Desired() const {
-  return {{"name", name},
-          {"backend", backend},
-          {"tag", tag},
-          {"pf_index", pf_index},
-          {"read_only", read_only},
-          {"squash", squash},
-          {"anon_uid", anon_uid},
-          {"anon_gid", anon_gid},
-          {"request_queues", request_queues},
-          {"data_plane", data_plane}};
+  return protocol::ToJson(static_cast<const protocol::ShareSpec&>(*this));
 }
 
 json ToJson(const Share& s) {

@@ -10,23 +10,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/share_spec.h"
+
 namespace dpustor::manager {
 
 using json = nlohmann::json;
 
-struct Share {
-  // desired
-  std::string name;
+// desired: the spec share.apply carries (common/share_spec.h), the DPU and deletion
+struct Share : protocol::ShareSpec {
   std::string dpu;
-  std::string backend;  // local:/dir, memory:, nfs://host/export?version=3
-  std::string tag;
-  int pf_index = 0;
-  bool read_only = false;
-  std::string squash = "none";  // none | root | all
-  std::uint32_t anon_uid = 65534;
-  std::uint32_t anon_gid = 65534;
-  std::uint32_t request_queues = 1;
-  std::string data_plane = "auto";  // auto | snap | fsd
   bool deleting = false;
 
   // observed

@@ -23,64 +23,7 @@ std::string Subject(const std::string& name) {
   return "share/" + name;
 }
 
-void CheckName(const std::string& value) {
-  bool ok = !value.empty() && value.size() <= 63 && value[0] != '-' && value[0] != '.';
-  for (char c : value)
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-  if (!ok)
-    throw rpc::ParamError(
-        "name", "1-63 characters of letters, digits, '-', '_', '.', not starting with '-' or '.'");
-}
-
-bool Printable(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
-}
-
-bool Digits(const std::string& s) {
-  return !s.empty() && s.size() <= 5 &&
-         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
-}
-
 }  // namespace
-
-std::string CheckBackendUrl(const std::string& url) {
-  if (url == "memory:") return "";
-  if (url.starts_with("local:")) {
-    std::string dir = url.substr(6);
-    if (!dir.starts_with("/") || !Printable(dir))
-      return "a local: backend names an absolute directory (local:/srv/share)";
-    return "";
-  }
-  if (url.starts_with("nfs://")) {
-    std::string rest = url.substr(6);
-    std::string query;
-    if (auto q = rest.find('?'); q != std::string::npos) {
-      query = rest.substr(q + 1);
-      rest = rest.substr(0, q);
-    }
-    auto slash = rest.find('/');
-    if (slash == 0 || slash == std::string::npos || !Printable(rest))
-      return "an nfs:// backend names a server and an export path (nfs://HOST/EXPORT)";
-    std::size_t start = 0;
-    while (!query.empty() && start <= query.size()) {
-      auto end = std::min(query.find('&', start), query.size());
-      std::string pair = query.substr(start, end - start);
-      auto eq = pair.find('=');
-      std::string key = pair.substr(0, eq),
-                  value = eq == std::string::npos ? "" : pair.substr(eq + 1);
-      if (key == "version") {
-        if (value != "3") return "nfs:// backends speak NFSv3 only (version=3)";
-      } else if (key == "nfsport" || key == "mountport") {
-        if (!Digits(value)) return "'" + key + "' must be a port number";
-      } else {
-        return "unknown nfs:// option '" + key + "' (known: version, nfsport, mountport)";
-      }
-      start = end + 1;
-    }
-    return "";
-  }
-  return "'" + url + "' is not a backend URL (local:/DIR, memory: or nfs://HOST/EXPORT)";
-}
 
 ShareService::ShareService(Store& store, Inventory& inventory, EventLog& events,
                            AgentService& agents, ShareServiceOptions options)
@@ -112,40 +55,8 @@ Result<json> ShareService::Create(const json& body) {
   Share s;
   try {
     Params p(body);
-    p.RejectUnknown({"name", "dpu", "backend", "tag", "pf_index", "read_only", "squash", "anon_uid",
-                     "anon_gid", "request_queues", "data_plane"});
-    s.name = p.Required<std::string>("name");
+    static_cast<protocol::ShareSpec&>(s) = protocol::DecodeShareSpec(body, "", {"dpu"});
     s.dpu = p.Required<std::string>("dpu");
-    s.backend = p.Required<std::string>("backend");
-    s.tag = p.Required<std::string>("tag");
-    s.pf_index = p.Get<int>("pf_index", 0);
-    s.read_only = p.Get<bool>("read_only", false);
-    s.squash = p.Get<std::string>("squash", "none");
-    s.anon_uid = p.Get<std::uint32_t>("anon_uid", s.anon_uid);
-    s.anon_gid = p.Get<std::uint32_t>("anon_gid", s.anon_gid);
-    s.request_queues = p.Get<std::uint32_t>("request_queues", 1);
-    s.data_plane = p.Get<std::string>("data_plane", "auto");
-    CheckName(s.name);
-    if (std::string why = CheckBackendUrl(s.backend); !why.empty())
-      throw rpc::ParamError("backend", why);
-    if (s.tag.empty() || s.tag.size() > 36 || !Printable(s.tag))
-      throw rpc::ParamError("tag", "1-36 printable characters without spaces");
-    if (s.pf_index < 0 || s.pf_index > 65535)
-      throw rpc::ParamError("pf_index", "must be from 0 to 65535");
-    if (s.squash != "none" && s.squash != "root" && s.squash != "all")
-      throw rpc::ParamError("squash", "must be \"none\", \"root\" or \"all\"");
-    if (s.anon_uid == 0xFFFFFFFFu || s.anon_gid == 0xFFFFFFFFu)
-      throw rpc::ParamError(s.anon_uid == 0xFFFFFFFFu ? "anon_uid" : "anon_gid",
-                            "4294967295 is not a valid id");
-    if (s.request_queues < 1 || s.request_queues > 64)
-      throw rpc::ParamError("request_queues", "must be from 1 to 64");
-    if (s.data_plane != "auto" && s.data_plane != "snap" && s.data_plane != "fsd")
-      throw rpc::ParamError("data_plane", "must be \"auto\", \"snap\" or \"fsd\"");
-    if (s.data_plane == "snap" && !s.backend.starts_with("nfs://"))
-      throw rpc::ParamError("data_plane", "SNAP's virtio-fs serves only nfs:// backends");
-    if (s.data_plane == "snap" && (s.read_only || s.squash != "none"))
-      throw rpc::ParamError("data_plane",
-                            "SNAP's virtio-fs has no read-only or squash option; use fsd");
   } catch (const CallError& e) {
     return e.error();
   }

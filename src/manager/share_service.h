@@ -38,10 +38,6 @@ struct ShareServiceOptions {
   int workers = 4;
 };
 
-// Checks a share's backend URL the way dpustor-fsd reads it: "memory:", "local:/ABS/DIR" or
-// "nfs://HOST/EXPORT[?version=3&nfsport=N&mountport=N]". Empty on success, else why not.
-std::string CheckBackendUrl(const std::string& url);
-
 class ShareService {
  public:
   ShareService(Store& store, Inventory& inventory, EventLog& events, AgentService& agents,

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/agent_protocol.h"
+#include "common/names.h"
 #include "common/params.h"
 
 namespace dpustor::manager {
@@ -18,16 +19,6 @@ using rpc::Params;
 
 std::string Subject(const std::string& name) {
   return "volume/" + name;
-}
-
-// Names reach SNAP object names and the ceph/rbd command line: keep them plain.
-void CheckName(std::string_view field, const std::string& value) {
-  bool ok = !value.empty() && value.size() <= 63 && value[0] != '-' && value[0] != '.';
-  for (char c : value)
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-  if (!ok)
-    throw rpc::ParamError(
-        field, "1-63 characters of letters, digits, '-', '_', '.', not starting with '-' or '.'");
 }
 
 std::uint64_t CheckSize(const Params& p) {
@@ -83,9 +74,9 @@ Result<json> VolumeService::Create(const json& body) {
     v.pool = p.Required<std::string>("pool");
     v.image = p.Get<std::string>("image", v.name);
     v.size_bytes = CheckSize(p);
-    CheckName("name", v.name);
-    CheckName("pool", v.pool);
-    CheckName("image", v.image);
+    protocol::CheckName("name", v.name);
+    protocol::CheckName("pool", v.pool);
+    protocol::CheckName("image", v.image);
   } catch (const CallError& e) {
     return ToError(e);
   }
@@ -231,7 +222,7 @@ Result<json> VolumeService::Snapshot(const std::string& name, const json& body) 
     Params p(body);
     p.RejectUnknown({"name"});
     snap = p.Required<std::string>("name");
-    CheckName("name", snap);
+    protocol::CheckName("name", snap);
   } catch (const CallError& e) {
     return ToError(e);
   }

@@ -28,16 +28,6 @@ json Counter(const json& stat, std::initializer_list<const char*> keys) {
 
 }  // namespace
 
-std::optional<NfsTarget> ParseNfsBackend(const std::string& url) {
-  constexpr std::string_view kScheme = "nfs://";
-  if (!url.starts_with(kScheme)) return std::nullopt;
-  std::string rest = url.substr(kScheme.size());
-  rest = rest.substr(0, rest.find('?'));
-  auto slash = rest.find('/');
-  if (slash == 0 || slash == std::string::npos) return std::nullopt;
-  return NfsTarget{rest.substr(0, slash), rest.substr(slash)};
-}
-
 // --- SNAP --------------------------------------------------------------------------------
 
 Result<std::map<std::string, HeldShare>> SnapSharePlane::List(

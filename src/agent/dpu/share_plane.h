@@ -17,31 +17,16 @@
 #include <nlohmann/json.hpp>
 
 #include "common/rpc_client.h"
+#include "common/share_spec.h"
 #include "common/status.h"
 #include "snap/snap_fs_ops.h"
 
 namespace dpustor::agent::dpu {
 
-struct ShareSpec {
-  std::string name;
-  std::string backend;  // URL: local:/dir, memory:, nfs://host/export?version=3
-  std::string tag;
-  int pf_index = 0;
-  bool read_only = false;
-  std::string squash = "none";  // none | root | all
-  std::uint32_t anon_uid = 65534;
-  std::uint32_t anon_gid = 65534;
-  std::uint32_t request_queues = 1;
-  std::string data_plane = "auto";  // auto | snap | fsd
-  bool operator==(const ShareSpec&) const = default;
-};
-
-// An nfs:// backend URL split the way SNAP's NFS fsdev takes it; nullopt for other schemes.
-struct NfsTarget {
-  std::string server;
-  std::string exportname;
-};
-std::optional<NfsTarget> ParseNfsBackend(const std::string& url);
+using protocol::NfsTarget;
+using protocol::ParseNfsBackend;
+using protocol::ShareSpec;
+using protocol::SnapCanServe;
 
 // A share as one plane holds it.
 struct HeldShare {

@@ -11,79 +11,7 @@
 
 namespace dpustor::agent::dpu {
 
-namespace {
-
 using json = nlohmann::json;
-
-bool ValidName(const std::string& s) {
-  if (s.empty() || s.size() > 63 || s[0] == '-' || s[0] == '.') return false;
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
-  });
-}
-
-// The schemes dpustor-fsd serves; the rest of the URL is fsd's to judge.
-bool ValidBackend(const std::string& url) {
-  if (url == "memory:") return true;
-  if (url.starts_with("local:/")) return true;
-  return ParseNfsBackend(url).has_value();
-}
-
-ShareSpec DecodeShare(const json& j, const std::string& path) {
-  if (!j.is_object()) throw rpc::ParamError(path, "expected an object");
-  rpc::Params p(j);
-  auto field = [&](const char* key) { return path + "." + key; };
-  for (const auto& [key, _] : j.items()) {
-    static const std::set<std::string> kKnown = {
-        "name",   "backend",  "tag",      "pf_index",       "read_only",
-        "squash", "anon_uid", "anon_gid", "request_queues", "data_plane"};
-    if (!kKnown.count(key)) throw rpc::ParamError(path + "." + key, "unknown parameter");
-  }
-  ShareSpec s;
-  try {
-    s.name = p.Required<std::string>("name");
-    s.backend = p.Required<std::string>("backend");
-    s.tag = p.Required<std::string>("tag");
-    s.pf_index = p.Get<int>("pf_index", 0);
-    s.read_only = p.Get<bool>("read_only", false);
-    s.squash = p.Get<std::string>("squash", "none");
-    s.anon_uid = p.Get<std::uint32_t>("anon_uid", s.anon_uid);
-    s.anon_gid = p.Get<std::uint32_t>("anon_gid", s.anon_gid);
-    s.request_queues = p.Get<std::uint32_t>("request_queues", 1);
-    s.data_plane = p.Get<std::string>("data_plane", "auto");
-  } catch (const rpc::CallError& e) {
-    // "invalid params: 'x': ..." -> "invalid params: 'shares[i].x': ..."
-    std::string msg = e.what();
-    auto q = msg.find('\'');
-    if (q != std::string::npos) msg.insert(q + 1, path + ".");
-    throw rpc::CallError(rpc::kInvalidParams, msg);
-  }
-  if (!ValidName(s.name))
-    throw rpc::ParamError(field("name"),
-                          "1-63 characters of [A-Za-z0-9._-], not starting with '-' or '.'");
-  if (!ValidBackend(s.backend))
-    throw rpc::ParamError(field("backend"), "expected local:/DIR, memory: or nfs://HOST/EXPORT");
-  bool tag_ok =
-      !s.tag.empty() && s.tag.size() <= 36 &&
-      std::all_of(s.tag.begin(), s.tag.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
-  if (!tag_ok) throw rpc::ParamError(field("tag"), "1-36 printable characters without spaces");
-  if (s.pf_index < 0 || s.pf_index > 65535)
-    throw rpc::ParamError(field("pf_index"), "must be 0-65535");
-  if (s.squash != "none" && s.squash != "root" && s.squash != "all")
-    throw rpc::ParamError(field("squash"), "must be \"none\", \"root\" or \"all\"");
-  if (s.request_queues < 1 || s.request_queues > 64)
-    throw rpc::ParamError(field("request_queues"), "must be 1-64");
-  if (s.data_plane != "auto" && s.data_plane != "snap" && s.data_plane != "fsd")
-    throw rpc::ParamError(field("data_plane"), "must be \"auto\", \"snap\" or \"fsd\"");
-  return s;
-}
-
-// Whether SNAP's NFS fsdev can serve the share as asked.
-bool SnapCanServe(const ShareSpec& s) {
-  return ParseNfsBackend(s.backend).has_value() && !s.read_only && s.squash == "none";
-}
-
-}  // namespace
 
 Result<ShareSetSpec> ParseShareSpec(const json& params) {
   try {
@@ -99,7 +27,7 @@ Result<ShareSetSpec> ParseShareSpec(const json& params) {
     std::set<std::string> names, tags;
     for (std::size_t i = 0; i < shares.size(); ++i) {
       std::string path = "shares[" + std::to_string(i) + "]";
-      ShareSpec s = DecodeShare(shares[i], path);
+      ShareSpec s = protocol::DecodeShareSpec(shares[i], path);
       if (!names.insert(s.name).second)
         throw rpc::ParamError(path + ".name", "'" + s.name + "' is given twice");
       if (!tags.insert(s.tag).second)

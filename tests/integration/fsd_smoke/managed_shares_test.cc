@@ -59,7 +59,10 @@ TEST(FsdManagedShares, CreateServeDeleteAtRunTime) {
   TempDir dir("fsd-managed");
   const std::string control = dir / "fsd.sock";
   ChildProcess fsd({Bin("src/fs/fsd/dpustor-fsd"), "--control-socket", control}, dir / "fsd.log");
-  ASSERT_TRUE(WaitFor([&] { return IsSocket(control); }, std::chrono::seconds(10))) << fsd.Log();
+  // The socket file appears at bind(), a moment before the daemon listens on it.
+  ASSERT_TRUE(
+      WaitFor([&] { return Call(control, "fsd.version", nullptr).ok(); }, std::chrono::seconds(10)))
+      << fsd.Log();
   auto none = Call(control, "fsd.shares", nullptr);
   ASSERT_TRUE(none.ok()) << none.error().message;
   EXPECT_TRUE(none->empty());

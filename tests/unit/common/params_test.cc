@@ -43,6 +43,18 @@ TEST(Params, RejectsNonObjectAndUnknownKeys) {
             "invalid params: 'nmae': unknown parameter");
 }
 
+TEST(Params, NestedObjectsNameFieldsUnderTheirPrefix) {
+  json p = {{"tag", 3}, {"extra", 1}};
+  Params params(p, "shares[2]");
+  EXPECT_EQ(FailureOf([&] { params.Required<std::string>("tag"); }),
+            "invalid params: 'shares[2].tag': expected a string");
+  EXPECT_EQ(FailureOf([&] { params.Required<std::string>("name"); }),
+            "invalid params: 'shares[2].name': required");
+  EXPECT_EQ(FailureOf([&] { params.RejectUnknown({"tag"}); }),
+            "invalid params: 'shares[2].extra': unknown parameter");
+  EXPECT_EQ(FailureOf([&] { params.RejectUnknown({"tag"}, {"extra"}); }), "");
+}
+
 TEST(MethodTable, DispatchesAndMapsErrors) {
   struct Ctx {
     int calls = 0;

@@ -124,8 +124,8 @@ TEST(ParseShareSpecTest, RefusesBadSpecsNamingTheField) {
   json bad = good;
   bad["backend"] = "ftp://x";
   EXPECT_EQ(error(Spec(1, {bad})),
-            "invalid params: 'shares[0].backend': expected local:/DIR, memory: or "
-            "nfs://HOST/EXPORT");
+            "invalid params: 'shares[0].backend': 'ftp://x' is not a backend URL (local:/DIR, "
+            "memory: or nfs://HOST/EXPORT)");
   bad = good;
   bad["squash"] = "some";
   EXPECT_EQ(error(Spec(1, {bad})),

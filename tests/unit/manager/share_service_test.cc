@@ -1,5 +1,5 @@
 // ShareService's REST side on an in-process manager core: validation with clear errors that
-// change nothing, the store round-trip, and the backend URL check.
+// change nothing, and the store round-trip.
 #include "manager/share_service.h"
 
 #include <gtest/gtest.h>
@@ -8,20 +8,6 @@
 
 namespace dpustor::manager {
 namespace {
-
-TEST(CheckBackendUrlTest, AcceptsWhatFsdServesAndSaysWhyNot) {
-  EXPECT_EQ(CheckBackendUrl("memory:"), "");
-  EXPECT_EQ(CheckBackendUrl("local:/srv/share"), "");
-  EXPECT_EQ(CheckBackendUrl("nfs://nfs1/export?version=3&nfsport=2049"), "");
-  EXPECT_NE(CheckBackendUrl("local:relative"), "");
-  EXPECT_NE(CheckBackendUrl("nfs://host"), "");
-  EXPECT_NE(CheckBackendUrl("nfs:///export"), "");
-  EXPECT_EQ(CheckBackendUrl("nfs://h/e?version=4"), "nfs:// backends speak NFSv3 only (version=3)");
-  EXPECT_NE(CheckBackendUrl("nfs://h/e?colour=red").find("unknown nfs:// option 'colour'"),
-            std::string::npos);
-  EXPECT_EQ(CheckBackendUrl("ftp://x/y"),
-            "'ftp://x/y' is not a backend URL (local:/DIR, memory: or nfs://HOST/EXPORT)");
-}
 
 TEST(ShareServiceTest, ValidatesBeforeAnythingIsStored) {
   std::string dir = TestDir("shares");

@@ -117,4 +117,10 @@ std::string RenderManifest(const DeploySpec& spec, std::int64_t generation,
   return std::string(out.c_str()) + "\n";
 }
 
+std::string RpcInitText(const DeploySpec& spec) {
+  std::string text;
+  for (const auto& line : spec.rpc_init) text += line + "\n";
+  return text;
+}
+
 }  // namespace dpustor::agent::dpu::deploy

@@ -1,10 +1,10 @@
-#include "agent/dpu/deploy/deploy_spec.h"
+#include "common/deploy_spec.h"
 
 #include <gtest/gtest.h>
 
 #include "common/json_rpc.h"
 
-namespace dpustor::agent::dpu::deploy {
+namespace dpustor::protocol {
 namespace {
 
 using json = nlohmann::json;
@@ -148,4 +148,4 @@ TEST(DeploySpecTest, Quantities) {
 }
 
 }  // namespace
-}  // namespace dpustor::agent::dpu::deploy
+}  // namespace dpustor::protocol
