@@ -1090,7 +1090,6 @@ void CopyFileRange(const Context& ctx, const std::string& dir) {
 }
 
 void Flock(const Context& ctx, const std::string& dir) {
-  (void)ctx;
   const std::string file = Path(dir, "file");
   ASSERT_NO_FATAL_FAILURE(WriteFile(file, "x"));
   // Two open file descriptions of one file conflict like two processes would.
@@ -1107,9 +1106,19 @@ void Flock(const Context& ctx, const std::string& dir) {
   EXPECT_ERRNO(::flock(a.get(), LOCK_EX | LOCK_NB), EWOULDBLOCK);
   EXPECT_OK(::flock(b.get(), LOCK_UN));
   EXPECT_OK(::flock(a.get(), LOCK_EX | LOCK_NB));
-  // Closing the holder releases the lock.
+  // Closing the holder releases the lock: at once, or (over FUSE) when the daemon has
+  // handled the RELEASE that follows the close.
   a.Reset();
-  EXPECT_OK(::flock(b.get(), LOCK_EX | LOCK_NB));
+  if (Supported(ctx, ctx.caps.release_at_close, "a flock freed before close() returns")) {
+    EXPECT_OK(::flock(b.get(), LOCK_EX | LOCK_NB));
+  } else {
+    int e = EWOULDBLOCK;
+    for (int i = 0; i < 1000 && e == EWOULDBLOCK; ++i) {
+      e = Try(::flock(b.get(), LOCK_EX | LOCK_NB));
+      if (e == EWOULDBLOCK) ::usleep(10000);
+    }
+    EXPECT_EQ(ErrnoName(e), ErrnoName(0)) << "the lock is still held 10 s after the close";
+  }
   // A child sees the same conflict.
   EXPECT_CHILD(RunAs(0, 0,
                      [&] {
@@ -1782,7 +1791,8 @@ void SparseFileOver4GiB(const Context& ctx, const std::string& dir) {
 }
 
 void HundredThousandFiles(const Context& ctx, const std::string& dir) {
-  constexpr int kFiles = 100000;
+  const int kFiles =
+      Supported(ctx, ctx.caps.hundred_thousand, "100,000 files in one directory") ? 100000 : 20000;
   constexpr int kThreads = 8;
   const std::string big = Path(dir, "big");
   ASSERT_OK(::mkdir(big.c_str(), 0755));
@@ -1792,24 +1802,29 @@ void HundredThousandFiles(const Context& ctx, const std::string& dir) {
     return std::string(buf);
   };
   // Each thread a stride of the names; failures are counted, the first one kept. A phase
-  // that overruns its budget stops early and fails with the rate it reached, so a slow
-  // setup reports numbers instead of running into the CTest timeout.
-  constexpr auto kBudget = std::chrono::seconds(300);
+  // in which no operation completes for a minute stops and fails with what it reached (a
+  // hung share), however slow the setup is otherwise.
+  constexpr auto kStall = std::chrono::seconds(60);
   auto parallel = [&](const char* what, const std::function<int(int)>& op) {
+    using Clock = std::chrono::steady_clock;
     std::atomic<int> failures{0}, done{0};
     std::atomic<int> first_errno{0};
-    auto t0 = std::chrono::steady_clock::now();
-    auto deadline = t0 + kBudget;
+    auto t0 = Clock::now();
+    std::atomic<Clock::rep> last_progress{t0.time_since_epoch().count()};
+    auto stalled = [&] {
+      return Clock::now() - Clock::time_point(Clock::duration(last_progress.load())) > kStall;
+    };
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
-        for (int i = t; i < kFiles && std::chrono::steady_clock::now() < deadline; i += kThreads) {
+        for (int i = t; i < kFiles && !stalled(); i += kThreads) {
           if (int e = op(i)) {
             int zero = 0;
             first_errno.compare_exchange_strong(zero, e);
             ++failures;
           }
           ++done;
+          last_progress = Clock::now().time_since_epoch().count();
         }
       });
     }
@@ -1818,7 +1833,8 @@ void HundredThousandFiles(const Context& ctx, const std::string& dir) {
     std::cout << "[   TIME   ] " << ctx.setup << ": " << what << " " << done << " files in " << s
               << " s (" << int(done / s) << "/s, " << kThreads << " threads)\n";
     EXPECT_EQ(failures.load(), 0) << what << ", first error " << ErrnoName(first_errno);
-    EXPECT_EQ(done.load(), kFiles) << what << " did not finish within " << kBudget.count() << " s";
+    EXPECT_EQ(done.load(), kFiles)
+        << what << " stalled: nothing completed for " << kStall.count() << " s";
     return done.load() == kFiles;
   };
 

@@ -36,6 +36,8 @@ struct Capabilities {
   Capability char_device;          // mknod S_IFCHR as root (else EPERM or EOPNOTSUPP)
   Capability nanoseconds;          // timestamps keep nanoseconds (else whole seconds)
   Capability open_racing_replace;  // a file opened while a rename replaces it stays readable
+  Capability release_at_close;     // close() of a flock holder frees the lock before it returns
+  Capability hundred_thousand;     // 100,000 files in one directory (else 20,000)
 };
 
 struct Context {
