@@ -577,7 +577,7 @@ TEST(DeploymentService, ReconcilesAgainstAnAgentSession) {
                {"phase", "manifest"},
                {"state", "deploying"},
                {"message", ""}});
-  ASSERT_TRUE(Eventually([&] { return core.events().Recent(100, "deployment/snap").size() >= 3; }));
+  ASSERT_TRUE(Eventually([&] { return core.events().Recent(100, "deployment/snap").size() >= 4; }));
   auto types = [&](const std::string& subject) {
     std::vector<std::string> out;
     for (const auto& e : core.events().Recent(100, subject)) out.push_back(e.type);
