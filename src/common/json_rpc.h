@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +32,18 @@ inline constexpr int kNotFound = -32004;
 inline constexpr int kAlreadyExists = -32005;
 inline constexpr int kBusy = -32006;
 inline constexpr int kFailed = -32010;  // the operation ran and failed (see message)
+
+inline Error InvalidParams(std::string what) {
+  return Error{kInvalidParams, std::move(what)};
+}
+
+// A field of a peer's reply read leniently (replies differ between peer versions): the
+// string at key, else empty.
+inline std::string StringField(const json& obj, const char* key) {
+  if (!obj.is_object()) return {};
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
 
 struct Message {
   enum class Kind { kRequest, kNotification, kResponse };

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/deploy_spec.h"
+#include "common/json_rpc.h"
 #include "common/names.h"
 #include "common/params.h"
 
@@ -125,10 +126,7 @@ std::map<std::string, DpuDesired> DesiredByDpu(const std::map<std::string, Deplo
 DeployObserved ObservedFromSection(const json& section) {
   DeployObserved o;
   if (!section.is_object()) return o;
-  auto str = [&](const char* key) {
-    auto it = section.find(key);
-    return it != section.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
+  auto str = [&](const char* key) { return rpc::StringField(section, key); };
   o.present = true;
   o.deployment = str("name");
   if (o.deployment.empty()) o.deployment = str("deployment");  // a deploy.phase event's detail

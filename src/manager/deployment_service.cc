@@ -18,7 +18,7 @@ using Steady = std::chrono::steady_clock;
 constexpr const char* kApplyMethod = "deploy.apply";
 constexpr const char* kPhaseEvent = "deploy.phase";
 
-std::string Subject(const std::string& name) {
+std::string DeploymentSubject(const std::string& name) {
   return "deployment/" + name;
 }
 
@@ -143,8 +143,9 @@ Result<json> DeploymentService::Apply(const json& body, bool* created) {
     }
     if (auto st = Save(d); !st.ok()) return st.error();
     deployments_[d.name] = d;
-    news.emplace_back(Subject(d.name), *created ? "deployment.requested" : "deployment.updated",
-                      message, json{{"generation", d.generation}});
+    news.emplace_back(DeploymentSubject(d.name),
+                      *created ? "deployment.requested" : "deployment.updated", message,
+                      json{{"generation", d.generation}});
     view = View(d);
   }
   Publish(news);
@@ -175,7 +176,7 @@ Result<json> DeploymentService::Delete(const std::string& name, bool force) {
         if (inventory_.Get(dpu)) next.removing.push_back(dpu);
       if (auto st = Save(next); !st.ok()) return st.error();
       d = std::move(next);
-      news.emplace_back(Subject(name), "deployment.delete_requested",
+      news.emplace_back(DeploymentSubject(name), "deployment.delete_requested",
                         "remove SNAP from " + (d.removing.empty()
                                                    ? std::string("no DPU")
                                                    : std::to_string(d.removing.size()) + " DPU(s)"),
@@ -243,7 +244,7 @@ Result<json> DeploymentService::PutGroup(const json& body, bool* created) {
     groups_[g.name] = g;
     for (auto& d : changed) {
       Save(d);
-      news.emplace_back(Subject(d.name), "deployment.updated",
+      news.emplace_back(DeploymentSubject(d.name), "deployment.updated",
                         "group " + g.name + " now has " + std::to_string(g.dpus.size()) + " DPU(s)",
                         json{{"generation", d.generation}, {"dpus", g.dpus}});
       deployments_[d.name] = std::move(d);
@@ -469,7 +470,8 @@ void DeploymentService::Observe(const std::string& dpu, const DeployObserved& se
       {"dpu", dpu},          {"deployment", seen.deployment}, {"generation", seen.generation},
       {"phase", seen.phase}, {"state", seen.state},           {"message", seen.message}};
   news.emplace_back("dpu/" + dpu, type, message, detail);
-  if (!seen.deployment.empty()) news.emplace_back(Subject(seen.deployment), type, message, detail);
+  if (!seen.deployment.empty())
+    news.emplace_back(DeploymentSubject(seen.deployment), type, message, detail);
 }
 
 void DeploymentService::Settle(News& news) {
@@ -488,7 +490,8 @@ void DeploymentService::Settle(News& news) {
                     [&](const std::string& dpu) { return reached(dpu, d.removal_generation); });
       if (d.removing.empty()) {
         store_.DeleteDeployment(d.name);
-        news.emplace_back(Subject(d.name), "deployment.deleted", "removed from every DPU", nullptr);
+        news.emplace_back(DeploymentSubject(d.name), "deployment.deleted", "removed from every DPU",
+                          nullptr);
         it = deployments_.erase(it);
         continue;
       }
@@ -550,7 +553,7 @@ void DeploymentService::ApplyDpu(const std::string& dpu, DpuDesired want) {
                        {"generation", want.generation},
                        {"code", r.error().code}};
         news.emplace_back("dpu/" + dpu, "deployment.failed", why, detail);
-        news.emplace_back(Subject(want.deployment), "deployment.failed", why, detail);
+        news.emplace_back(DeploymentSubject(want.deployment), "deployment.failed", why, detail);
       }
     }
     sent_[dpu] = sent;

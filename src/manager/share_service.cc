@@ -19,7 +19,7 @@ using rpc::CallError;
 using rpc::Params;
 using News = std::vector<std::tuple<std::string, std::string, std::string>>;
 
-std::string Subject(const std::string& name) {
+std::string ShareSubject(const std::string& name) {
   return "share/" + name;
 }
 
@@ -87,7 +87,7 @@ Result<json> ShareService::Create(const json& body) {
     dirty_dpus_.insert(s.dpu);
     next_try_.erase(s.dpu);
   }
-  events_.Add(Subject(s.name), "share.requested",
+  events_.Add(ShareSubject(s.name), "share.requested",
               "share " + s.backend + " on " + s.dpu + " as tag " + s.tag + " (data plane " +
                   s.data_plane + ")");
   Kick();
@@ -112,7 +112,7 @@ Result<json> ShareService::Delete(const std::string& name) {
     next_try_.erase(dpu);
     view = ShareView(it->second);
   }
-  events_.Add(Subject(name), "share.delete_requested", "remove from " + dpu);
+  events_.Add(ShareSubject(name), "share.delete_requested", "remove from " + dpu);
   Kick();
   return view;
 }
@@ -157,7 +157,7 @@ void ShareService::DpuReported(const std::string& dpu, const json& status) {
       return;
     Observe(dpu, *list, news);
   }
-  for (const auto& [name, type, msg] : news) events_.Add(Subject(name), type, msg);
+  for (const auto& [name, type, msg] : news) events_.Add(ShareSubject(name), type, msg);
 }
 
 void ShareService::Observe(const std::string& dpu, const json& list, News& news) {
@@ -275,7 +275,7 @@ void ShareService::ApplyDpu(const std::string& dpu) {
           Steady::now() + (all_ready ? options_.reapply_interval : options_.retry_interval);
     }
   }
-  for (const auto& [name, type, msg] : news) events_.Add(Subject(name), type, msg);
+  for (const auto& [name, type, msg] : news) events_.Add(ShareSubject(name), type, msg);
   Kick();
 }
 

@@ -17,7 +17,7 @@ using Steady = std::chrono::steady_clock;
 using rpc::CallError;
 using rpc::Params;
 
-std::string Subject(const std::string& name) {
+std::string VolumeSubject(const std::string& name) {
   return "volume/" + name;
 }
 
@@ -100,7 +100,7 @@ Result<json> VolumeService::Create(const json& body) {
     if (auto st = Save(v); !st.ok()) return st.error();
     volumes_[v.name] = v;
   }
-  events_.Add(Subject(v.name), "volume.requested",
+  events_.Add(VolumeSubject(v.name), "volume.requested",
               "create " + v.pool + "/" + v.image + " (" + std::to_string(v.size_bytes) +
                   " bytes) on " + v.cluster);
   Kick();
@@ -167,7 +167,7 @@ Result<json> VolumeService::Attach(const std::string& name, const json& body) {
     dirty_dpus_.insert(a.dpu);
   }
   if (r.ok())
-    events_.Add(Subject(name), "volume.attach_requested",
+    events_.Add(VolumeSubject(name), "volume.attach_requested",
                 "attach to " + a.dpu + " as " + a.protocol + " on pf " +
                     std::to_string(a.pf_index) +
                     (a.vf_index ? " vf " + std::to_string(*a.vf_index) : ""));
@@ -189,7 +189,7 @@ Result<json> VolumeService::Detach(const std::string& name) {
       std::lock_guard lock(mu_);
       dirty_dpus_.insert(dpu);
     }
-    events_.Add(Subject(name), "volume.detach_requested", "detach from " + dpu);
+    events_.Add(VolumeSubject(name), "volume.detach_requested", "detach from " + dpu);
   }
   return r;
 }
@@ -212,7 +212,7 @@ Result<json> VolumeService::Resize(const std::string& name, const json& body) {
     return Status::Ok();
   });
   if (r.ok())
-    events_.Add(Subject(name), "volume.resize_requested", std::to_string(size) + " bytes");
+    events_.Add(VolumeSubject(name), "volume.resize_requested", std::to_string(size) + " bytes");
   return r;
 }
 
@@ -243,7 +243,7 @@ Result<json> VolumeService::Delete(const std::string& name, bool force) {
     v.deleting = true;
     return Status::Ok();
   });
-  if (r.ok()) events_.Add(Subject(name), "volume.delete_requested", force ? "forced" : "");
+  if (r.ok()) events_.Add(VolumeSubject(name), "volume.delete_requested", force ? "forced" : "");
   return r;
 }
 
@@ -353,7 +353,7 @@ void VolumeService::ReconcileVolume(const std::string& name) {
     it->second.ceph_ms += MsSince(started);
     Save(it->second);
     next_try_["v/" + name] = Steady::now() + options_.retry_interval;
-    if (changed) events_.Add(Subject(name), "volume." + step + "_failed", e.message);
+    if (changed) events_.Add(VolumeSubject(name), "volume." + step + "_failed", e.message);
   };
   json target = {{"pool", v.pool}, {"image", v.image}};
 
@@ -377,7 +377,7 @@ void VolumeService::ReconcileVolume(const std::string& name) {
       store_.DeleteVolume(name);
       next_try_.erase("v/" + name);
     }
-    events_.Add(Subject(name), "volume.deleted",
+    events_.Add(VolumeSubject(name), "volume.deleted",
                 "image " + v.pool + "/" + v.image + " removed from " + v.cluster);
     return;
   }
@@ -407,7 +407,7 @@ void VolumeService::ReconcileVolume(const std::string& name) {
       next_try_.erase("v/" + name);
       if (it->second.attach) dirty_dpus_.insert(it->second.attach->dpu);  // sizes follow
     }
-    events_.Add(Subject(name), what,
+    events_.Add(VolumeSubject(name), what,
                 v.pool + "/" + v.image + " is " + std::to_string(v.size_bytes) + " bytes");
     Kick();
   }
@@ -427,7 +427,7 @@ void VolumeService::ReconcileVolume(const std::string& name) {
       it->second.snapshots_created.push_back(snap);
       Save(it->second);
     }
-    events_.Add(Subject(name), "volume.snapshot", v.pool + "/" + v.image + "@" + snap);
+    events_.Add(VolumeSubject(name), "volume.snapshot", v.pool + "/" + v.image + "@" + snap);
   }
 }
 
@@ -473,7 +473,7 @@ void VolumeService::ApplyDpu(const std::string& dpu) {
       if (it == volumes_.end() || it->second.attach_error == why) continue;
       it->second.attach_error = why;
       Save(it->second);
-      events_.Add(Subject(v.name), "volume.attach_failed", why);
+      events_.Add(VolumeSubject(v.name), "volume.attach_failed", why);
     }
   };
 
@@ -540,7 +540,7 @@ void VolumeService::ApplyDpu(const std::string& dpu) {
     next_try_["d/" + dpu] =
         Steady::now() + (all_attached ? options_.reapply_interval : options_.retry_interval);
   }
-  for (const auto& [name, type, msg] : news) events_.Add(Subject(name), type, msg);
+  for (const auto& [name, type, msg] : news) events_.Add(VolumeSubject(name), type, msg);
   Kick();
 }
 

@@ -33,11 +33,6 @@ struct VirtioFsMethods {
 };
 const VirtioFsMethods kVirtioFsMethods;
 
-std::string Str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 std::uint32_t U32(const json& o, const char* key) {
   auto it = o.find(key);
   return it != o.end() && it->is_number_unsigned() ? it->get<std::uint32_t>() : 0;
@@ -82,13 +77,13 @@ Result<std::vector<SnapFsDevice>> SnapFsOps::ListDevices() {
   std::vector<SnapFsDevice> out;
   for (const auto& d : r->is_array() ? *r : json::array()) {
     SnapFsDevice dev;
-    dev.name = Str(d, "dev_name");
-    dev.tag = Str(d, "tag");
-    dev.fsdev = Str(d, "fsdev");
+    dev.name = rpc::StringField(d, "dev_name");
+    dev.tag = rpc::StringField(d, "tag");
+    dev.fsdev = rpc::StringField(d, "fsdev");
     dev.num_request_queues = U32(d, "num_request_queues");
     dev.queue_size = U32(d, "queue_size");
-    dev.vuid = Str(d, "vuid");
-    std::string state = Str(d, "state");
+    dev.vuid = rpc::StringField(d, "vuid");
+    std::string state = rpc::StringField(d, "state");
     dev.started = state == "started" || state == "running";
     if (!dev.name.empty()) out.push_back(std::move(dev));
   }
@@ -100,7 +95,8 @@ Result<std::vector<SnapFsdev>> SnapFsOps::ListFsdevs() {
   if (!r.ok()) return r.error();
   std::vector<SnapFsdev> out;
   for (const auto& f : r->is_array() ? *r : json::array()) {
-    SnapFsdev fs{Str(f, "name"), Str(f, "module"), Str(f, "server"), Str(f, "exportname")};
+    SnapFsdev fs{rpc::StringField(f, "name"), rpc::StringField(f, "module"),
+                 rpc::StringField(f, "server"), rpc::StringField(f, "exportname")};
     if (!fs.name.empty()) out.push_back(std::move(fs));
   }
   return out;
@@ -111,10 +107,10 @@ Result<std::vector<SnapFsFunction>> SnapFsOps::ListFunctions() {
   if (!r.ok()) return r.error();
   std::vector<SnapFsFunction> out;
   for (const auto& f : r->is_array() ? *r : json::array()) {
-    if (Str(f, "emulation_type") != "VIRTIO_FS") continue;
+    if (rpc::StringField(f, "emulation_type") != "VIRTIO_FS") continue;
     auto pf = f.find("pf_index");
     if (pf == f.end() || !pf->is_number_integer()) continue;
-    out.push_back({pf->get<int>(), Str(f, "vuid"), Str(f, "ctrl_id")});
+    out.push_back({pf->get<int>(), rpc::StringField(f, "vuid"), rpc::StringField(f, "ctrl_id")});
   }
   return out;
 }

@@ -14,11 +14,6 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.size() > prefix.size() && s.substr(0, prefix.size()) == prefix;
 }
 
-std::string Str(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::optional<FunctionAddress> AddressOf(const json& obj) {
   auto pf = obj.find("pf_index");
   if (pf == obj.end() || !pf->is_number_integer()) return std::nullopt;
@@ -128,28 +123,30 @@ Result<SnapObjects> ParseSnapObjects(const json& status) {
   for (const auto& f : ArrayOf(status, "emulation_functions")) {
     auto address = AddressOf(f);
     if (!address) continue;
-    out.functions.push_back({Str(f, "type"), *address, Str(f, "controller")});
+    out.functions.push_back(
+        {rpc::StringField(f, "type"), *address, rpc::StringField(f, "controller")});
   }
   for (const auto& b : ArrayOf(status, "bdevs")) {
-    std::string name = Str(b, "name");
+    std::string name = rpc::StringField(b, "name");
     if (!IsOwnedName(name)) continue;
-    SnapBdev bdev{name, Str(b, "driver"), "", "", "", b.value("size_bytes", std::uint64_t{0})};
+    SnapBdev bdev{name, rpc::StringField(b, "driver"),          "", "",
+                  "",   b.value("size_bytes", std::uint64_t{0})};
     if (auto rbd = b.find("rbd"); rbd != b.end() && rbd->is_object()) {
-      bdev.pool = Str(*rbd, "pool_name");
-      bdev.image = Str(*rbd, "rbd_name");
-      bdev.cluster = Str(*rbd, "cluster_name");
+      bdev.pool = rpc::StringField(*rbd, "pool_name");
+      bdev.image = rpc::StringField(*rbd, "rbd_name");
+      bdev.cluster = rpc::StringField(*rbd, "cluster_name");
     }
     out.bdevs.push_back(std::move(bdev));
   }
   for (const auto& s : ArrayOf(status, "nvme_subsystems")) {
-    std::string nqn = Str(s, "nqn");
+    std::string nqn = rpc::StringField(s, "nqn");
     if (!IsOwnedNqn(nqn)) continue;
     SnapSubsystem sub{nqn, {}};
     for (const auto& ns : ArrayOf(s, "namespaces")) {
       if (!ns.contains("nsid") || !ns["nsid"].is_number_integer() ||
           ns["nsid"].get<long long>() < 0)
         continue;
-      SnapNamespace n{ns["nsid"].get<std::uint32_t>(), Str(ns, "bdev"), {}};
+      SnapNamespace n{ns["nsid"].get<std::uint32_t>(), rpc::StringField(ns, "bdev"), {}};
       for (const auto& c : ArrayOf(ns, "controllers"))
         if (c.is_string()) n.controllers.push_back(c.get<std::string>());
       sub.namespaces.push_back(std::move(n));
@@ -157,8 +154,11 @@ Result<SnapObjects> ParseSnapObjects(const json& status) {
     out.subsystems.push_back(std::move(sub));
   }
   for (const auto& c : ArrayOf(status, "nvme_controllers")) {
-    SnapNvmeController ctrl{
-        Str(c, "name"), Str(c, "nqn"), AddressOf(c), OptBool(c, "suspended"), {}};
+    SnapNvmeController ctrl{rpc::StringField(c, "name"),
+                            rpc::StringField(c, "nqn"),
+                            AddressOf(c),
+                            OptBool(c, "suspended"),
+                            {}};
     if (!IsOwnedName(ctrl.name) && !IsOwnedNqn(ctrl.nqn)) continue;
     for (const auto& nsid : ArrayOf(c, "namespaces"))
       if (nsid.is_number_integer() && nsid.get<long long>() >= 0)
@@ -166,8 +166,8 @@ Result<SnapObjects> ParseSnapObjects(const json& status) {
     out.nvme_controllers.push_back(std::move(ctrl));
   }
   for (const auto& c : ArrayOf(status, "virtio_blk_controllers")) {
-    SnapVirtioBlkController ctrl{Str(c, "name"), AddressOf(c), Str(c, "bdev"),
-                                 OptBool(c, "suspended")};
+    SnapVirtioBlkController ctrl{rpc::StringField(c, "name"), AddressOf(c),
+                                 rpc::StringField(c, "bdev"), OptBool(c, "suspended")};
     if (!IsOwnedName(ctrl.name) && !IsOwnedName(ctrl.bdev)) continue;
     out.virtio_blk_controllers.push_back(std::move(ctrl));
   }
@@ -225,7 +225,7 @@ Status SnapVolumeOps::Prepare() {
 Result<std::string> SnapVolumeOps::EmulationManager(std::string_view type) {
   // The first manager that emulates `type` (one that does not say what it emulates counts).
   for (const auto& mgr : managers_) {
-    std::string name = Str(mgr, "emulation_manager");
+    std::string name = rpc::StringField(mgr, "emulation_manager");
     if (name.empty()) continue;
     auto types = mgr.find("supported_types");
     if (types == mgr.end() || !types->is_array()) return name;
@@ -250,8 +250,11 @@ Result<std::vector<RbdClusterRegistration>> SnapVolumeOps::ListRbdClusters() {
   if (!r.ok()) return r.error();
   std::vector<RbdClusterRegistration> out;
   for (const auto& c : r->is_array() ? *r : json::array()) {
-    out.push_back({Str(c, "cluster_name").empty() ? Str(c, "name") : Str(c, "cluster_name"),
-                   Str(c, "config_file"), Str(c, "user_id"), Str(c, "key_file")});
+    out.push_back({rpc::StringField(c, "cluster_name").empty()
+                       ? rpc::StringField(c, "name")
+                       : rpc::StringField(c, "cluster_name"),
+                   rpc::StringField(c, "config_file"), rpc::StringField(c, "user_id"),
+                   rpc::StringField(c, "key_file")});
   }
   return out;
 }
@@ -370,7 +373,7 @@ Result<std::string> SnapVolumeOps::CreateNvmeController(const std::string& name,
   if (!r.ok()) return r.error();
   // SNAP-4 answers {"ctrl_id"}, SNAP 3 {"name"}; fall back to the name we gave.
   for (const char* key : {"ctrl_id", "name", "ctrl"})
-    if (r->is_object() && !Str(*r, key).empty()) return Str(*r, key);
+    if (r->is_object() && !rpc::StringField(*r, key).empty()) return rpc::StringField(*r, key);
   if (r->is_string()) return r->get<std::string>();
   return name;
 }
@@ -438,7 +441,7 @@ Result<std::string> SnapVolumeOps::CreateVirtioBlkController(const std::string& 
   if (!r.ok()) return r.error();
   if (r->is_string() && !r->get<std::string>().empty()) return r->get<std::string>();
   for (const char* key : {"ctrl_id", "name", "ctrl"})
-    if (r->is_object() && !Str(*r, key).empty()) return Str(*r, key);
+    if (r->is_object() && !rpc::StringField(*r, key).empty()) return rpc::StringField(*r, key);
   return name;
 }
 

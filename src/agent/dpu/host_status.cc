@@ -15,10 +15,6 @@
 namespace dpustor::agent::dpu {
 namespace {
 
-void SetError(std::string* error, std::string message) {
-  if (error != nullptr) *error = std::move(message);
-}
-
 std::optional<double> ParseNonNegativeDouble(std::string_view s) {
   auto v = ParseNumber<double>(s);
   if (!v || !(*v >= 0.0) || *v > 1e300) return std::nullopt;  // rejects nan and inf

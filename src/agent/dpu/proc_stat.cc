@@ -11,10 +11,6 @@
 namespace dpustor::agent::dpu {
 namespace {
 
-void SetError(std::string* error, std::string message) {
-  if (error != nullptr) *error = std::move(message);
-}
-
 double Percent(std::uint64_t part, std::uint64_t whole) {
   const double p = 100.0 * static_cast<double>(part) / static_cast<double>(whole);
   return std::round(p * 100.0) / 100.0;

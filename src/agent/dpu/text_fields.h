@@ -4,7 +4,9 @@
 
 #include <charconv>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace dpustor::agent::dpu {
@@ -51,6 +53,11 @@ std::optional<T> ParseNumber(std::string_view s) {
   auto [ptr, ec] = std::from_chars(s.data(), end, value);
   if (s.empty() || ec != std::errc() || ptr != end) return std::nullopt;
   return value;
+}
+
+// The parsers' optional error out-parameter.
+inline void SetError(std::string* error, std::string message) {
+  if (error != nullptr) *error = std::move(message);
 }
 
 }  // namespace dpustor::agent::dpu

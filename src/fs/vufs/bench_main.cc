@@ -182,8 +182,8 @@ class Worker {
     uint32_t payload = 0;
     uint32_t reply_cap = 0;
     auto put = [&](const auto& v) {
-      const auto* p = reinterpret_cast<const uint8_t*>(&v);
-      args.assign(p, p + sizeof v);
+      auto bytes = AsBytes(v);
+      args.assign(bytes.begin(), bytes.end());
     };
     switch (sh_.workload) {
       case Workload::kRandRead4k:

@@ -20,11 +20,6 @@ Error Failed(std::string what) {
   return Error{rpc::kFailed, std::move(what)};
 }
 
-template <class T>
-std::span<const uint8_t> Bytes(const T& v) {
-  return {reinterpret_cast<const uint8_t*>(&v), sizeof v};
-}
-
 }  // namespace
 
 // ---- FrontendQueue ----
@@ -142,7 +137,7 @@ Status Frontend::Set(Request request, std::span<const uint8_t> payload, std::spa
 }
 
 Status Frontend::SetU64(Request request, uint64_t value, std::span<const int> fds) {
-  return Set(request, Bytes(value), fds);
+  return Set(request, AsBytes(value), fds);
 }
 
 Status Frontend::Setup() {
@@ -213,8 +208,8 @@ Status Frontend::Setup() {
   for (auto& q : queues_) {
     const uint32_t i = q->index();
     DriverRing& r = q->ring();
-    if (Status s = Set(Request::kSetVringNum, Bytes(vu::VringState{i, r.size()})); !s) return s;
-    if (Status s = Set(Request::kSetVringBase, Bytes(vu::VringState{i, r.avail_idx()})); !s)
+    if (Status s = Set(Request::kSetVringNum, AsBytes(vu::VringState{i, r.size()})); !s) return s;
+    if (Status s = Set(Request::kSetVringBase, AsBytes(vu::VringState{i, r.avail_idx()})); !s)
       return s;
     vu::VringAddr addr{i,
                        0,
@@ -222,14 +217,14 @@ Status Frontend::Setup() {
                        ram_->user_addr(r.used_gpa()),
                        ram_->user_addr(r.avail_gpa()),
                        0};
-    if (Status s = Set(Request::kSetVringAddr, Bytes(addr)); !s) return s;
+    if (Status s = Set(Request::kSetVringAddr, AsBytes(addr)); !s) return s;
     const int fd = q->kick_fd();
     if (Status s = SetU64(Request::kSetVringKick, i, {&fd, 1}); !s) return s;
   }
   // With F_PROTOCOL_FEATURES rings start disabled.
   if (protocol) {
     for (auto& q : queues_)
-      if (Status s = Set(Request::kSetVringEnable, Bytes(vu::VringState{q->index(), 1})); !s)
+      if (Status s = Set(Request::kSetVringEnable, AsBytes(vu::VringState{q->index(), 1})); !s)
         return s;
   }
   return Status::Ok();
@@ -241,7 +236,7 @@ Status Frontend::Disconnect() {
   stopped_bases_.clear();
   for (auto& q : queues_) {
     auto reply =
-        Get(Request::kGetVringBase, Bytes(vu::VringState{q->index(), 0}), sizeof(vu::VringState));
+        Get(Request::kGetVringBase, AsBytes(vu::VringState{q->index(), 0}), sizeof(vu::VringState));
     if (!reply) {
       result = reply.error();
       break;

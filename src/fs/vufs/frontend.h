@@ -27,6 +27,12 @@
 
 namespace dpustor::fs::vufs {
 
+// The bytes of a wire struct, as a message payload.
+template <class T>
+std::span<const uint8_t> AsBytes(const T& v) {
+  return {reinterpret_cast<const uint8_t*>(&v), sizeof v};
+}
+
 struct FrontendOptions {
   std::string socket_path;
   uint32_t request_queues = 1;

@@ -20,11 +20,6 @@ Error Protocol(std::string what) {
   return Error{rpc::kFailed, std::move(what)};
 }
 
-template <class T>
-std::span<const uint8_t> Bytes(const T& v) {
-  return {reinterpret_cast<const uint8_t*>(&v), sizeof v};
-}
-
 }  // namespace
 
 const char* FuseOpcodeName(uint32_t opcode) {
@@ -184,7 +179,7 @@ Result<fuse_init_out> FuseClient::Init(uint32_t max_pages, uint32_t flags) {
   in.minor = FUSE_KERNEL_MINOR_VERSION;
   in.max_readahead = max_pages * 4096;
   in.flags = flags;
-  auto reply = Call(FUSE_INIT, 0, Bytes(in), {}, {}, sizeof(fuse_init_out));
+  auto reply = Call(FUSE_INIT, 0, AsBytes(in), {}, {}, sizeof(fuse_init_out));
   if (!reply) return reply.error();
   // Servers older than 7.23 send a shorter reply (FUSE_COMPAT_22_INIT_OUT_SIZE).
   if (reply->size() < 24)
@@ -203,13 +198,13 @@ Result<fuse_entry_out> FuseClient::Lookup(uint64_t parent, std::string_view name
 
 Result<fuse_attr_out> FuseClient::Getattr(uint64_t nodeid) {
   fuse_getattr_in in{};
-  return CallFor<fuse_attr_out>(FUSE_GETATTR, nodeid, Bytes(in));
+  return CallFor<fuse_attr_out>(FUSE_GETATTR, nodeid, AsBytes(in));
 }
 
 Result<fuse_open_out> FuseClient::Open(uint64_t nodeid, uint32_t flags) {
   fuse_open_in in{};
   in.flags = flags;
-  return CallFor<fuse_open_out>(FUSE_OPEN, nodeid, Bytes(in));
+  return CallFor<fuse_open_out>(FUSE_OPEN, nodeid, AsBytes(in));
 }
 
 Result<FuseCreated> FuseClient::Create(uint64_t parent, std::string_view name, uint32_t flags,
@@ -217,7 +212,7 @@ Result<FuseCreated> FuseClient::Create(uint64_t parent, std::string_view name, u
   fuse_create_in in{};
   in.flags = flags;
   in.mode = mode;
-  return CallFor<FuseCreated>(FUSE_CREATE, parent, Bytes(in), name);
+  return CallFor<FuseCreated>(FUSE_CREATE, parent, AsBytes(in), name);
 }
 
 Result<std::vector<uint8_t>> FuseClient::Read(uint64_t nodeid, uint64_t fh, uint64_t offset,
@@ -226,7 +221,7 @@ Result<std::vector<uint8_t>> FuseClient::Read(uint64_t nodeid, uint64_t fh, uint
   in.fh = fh;
   in.offset = offset;
   in.size = size;
-  auto reply = Call(FUSE_READ, nodeid, Bytes(in), {}, {}, size);
+  auto reply = Call(FUSE_READ, nodeid, AsBytes(in), {}, {}, size);
   if (reply && reply->size() > size)
     return Protocol("FUSE_READ: " + std::to_string(reply->size()) + " bytes for a read of " +
                     std::to_string(size));
@@ -239,7 +234,7 @@ Result<uint32_t> FuseClient::Write(uint64_t nodeid, uint64_t fh, uint64_t offset
   in.fh = fh;
   in.offset = offset;
   in.size = static_cast<uint32_t>(data.size());
-  auto reply = Call(FUSE_WRITE, nodeid, Bytes(in), {}, data, sizeof(fuse_write_out));
+  auto reply = Call(FUSE_WRITE, nodeid, AsBytes(in), {}, data, sizeof(fuse_write_out));
   if (!reply) return reply.error();
   if (reply->size() != sizeof(fuse_write_out))
     return Protocol("FUSE_WRITE: reply of " + std::to_string(reply->size()) + " bytes");
@@ -255,7 +250,7 @@ Status FuseClient::Release(uint64_t nodeid, uint64_t fh, uint32_t flags) {
   fuse_release_in in{};
   in.fh = fh;
   in.flags = flags;
-  auto reply = Call(FUSE_RELEASE, nodeid, Bytes(in), {}, {}, 0);
+  auto reply = Call(FUSE_RELEASE, nodeid, AsBytes(in), {}, {}, 0);
   if (!reply) return reply.error();
   return Status::Ok();
 }
@@ -263,7 +258,7 @@ Status FuseClient::Release(uint64_t nodeid, uint64_t fh, uint32_t flags) {
 Result<fuse_entry_out> FuseClient::Mkdir(uint64_t parent, std::string_view name, uint32_t mode) {
   fuse_mkdir_in in{};
   in.mode = mode;
-  return CallFor<fuse_entry_out>(FUSE_MKDIR, parent, Bytes(in), name);
+  return CallFor<fuse_entry_out>(FUSE_MKDIR, parent, AsBytes(in), name);
 }
 
 Status FuseClient::Unlink(uint64_t parent, std::string_view name) {
@@ -276,7 +271,7 @@ Status FuseClient::Forget(uint64_t nodeid, uint64_t nlookup) {
   fuse_forget_in in{};
   in.nlookup = nlookup;
   const size_t n = EncodeFuseRequest({header_area_.host, kReplyOffset}, FUSE_FORGET, ++unique_,
-                                     nodeid, Bytes(in));
+                                     nodeid, AsBytes(in));
   FrontendQueue& q = frontend_.queue(vhost_user::kHiprioQueue);
   Segment readable{header_area_.gpa, static_cast<uint32_t>(n)};
   auto head = q.Submit({&readable, 1}, {});

@@ -4,13 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include "fixtures.h"
+
 namespace dpustor::agent::ceph {
 namespace {
-
-json Fixture(const std::string& name) {
-  std::ifstream in(std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/ceph/fixtures/" + name);
-  return json::parse(in);
-}
 
 TEST(ClusterReport, HealthyStatus) {
   json s = SummariseStatus(Fixture("status.json"));

@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "common/json_rpc.h"
+#include "fixtures.h"
 
 namespace dpustor::agent::ceph {
 namespace {
@@ -28,15 +29,6 @@ using namespace std::chrono_literals;
 
 // The key in fixtures/ceph_auth_get.json (the captured one was replaced by this fake).
 constexpr const char* kFixtureKey = "AQBGQUtFS0VZZm9ydW5pdHRlc3RzMDEyMzQ1Ng==";
-
-std::string FixturePath(const std::string& name) {
-  return std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/ceph/fixtures/" + name;
-}
-
-json Fixture(const std::string& name) {
-  std::ifstream in(FixturePath(name));
-  return json::parse(in);
-}
 
 // A command prefix (after the tool's name and the agent's identity options) and what the
 // stand-in does on its 1st, 2nd, ... call (the last answer repeats): "ok" exits 0 silently,

@@ -1,4 +1,5 @@
 #include "agent/dpu/host_status.h"
+#include "fixtures.h"
 
 #include <gtest/gtest.h>
 
@@ -6,17 +7,6 @@
 
 namespace dpustor::agent::dpu {
 namespace {
-
-std::string FixturePath(const std::string& name) {
-  return std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/dpu/fixtures/" + name;
-}
-
-std::string Fixture(const std::string& name) {
-  std::string error;
-  auto text = ReadTextFile(FixturePath(name), &error);
-  EXPECT_TRUE(text.has_value()) << error;
-  return text.value_or("");
-}
 
 TEST(HostStatusTest, ParsesLoadavgFixture) {
   std::string error;

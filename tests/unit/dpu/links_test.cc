@@ -5,6 +5,7 @@
 #include <string>
 
 #include "agent/dpu/host_status.h"
+#include "fixtures.h"
 
 namespace dpustor::agent::dpu {
 namespace {
@@ -12,14 +13,6 @@ namespace {
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-std::string Fixture(const std::string& name) {
-  const std::string path = std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/dpu/fixtures/" + name;
-  std::string error;
-  auto text = ReadTextFile(path, &error);
-  EXPECT_TRUE(text.has_value()) << error;
-  return text.value_or("");
-}
 
 json Link(const std::string& name, std::uint64_t rx, std::uint64_t tx) {
   return {{"name", name}, {"rx_bytes", rx}, {"tx_bytes", tx}};

@@ -5,17 +5,10 @@
 #include <string>
 
 #include "agent/dpu/host_status.h"
+#include "fixtures.h"
 
 namespace dpustor::agent::dpu {
 namespace {
-
-std::string Fixture(const std::string& name) {
-  const std::string path = std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/dpu/fixtures/" + name;
-  std::string error;
-  auto text = ReadTextFile(path, &error);
-  EXPECT_TRUE(text.has_value()) << error;
-  return text.value_or("");
-}
 
 ProcStat MustParse(const std::string& text) {
   std::string error;

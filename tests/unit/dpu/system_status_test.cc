@@ -1,4 +1,5 @@
 #include "agent/dpu/system_status.h"
+#include "fixtures.h"
 
 #include <gtest/gtest.h>
 
@@ -10,10 +11,6 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-std::string FixturePath(const std::string& name) {
-  return std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/dpu/fixtures/" + name;
-}
 
 SystemPaths FixturePaths() {
   SystemPaths paths;

@@ -15,15 +15,6 @@ json HelloParams(const std::string& name, const std::string& token = "tok", int 
           {"protocol", proto}, {"token", token}, {"capabilities", json::object()}};
 }
 
-bool Eventually(const std::function<bool()>& f, std::chrono::milliseconds t = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + t;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return f();
-}
-
 TEST(AgentService, HelloThenReportUpdatesInventory) {
   ManagerCore core(TestDir("hello"));
   auto c = rpc::RpcClient::Connect(core.socket(), 2s);

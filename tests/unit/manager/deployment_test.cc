@@ -42,15 +42,6 @@ std::string With(const char* key, json value) {
   return SpecError(b);
 }
 
-bool Eventually(const std::function<bool()>& f, std::chrono::milliseconds t = 5s) {
-  auto deadline = Steady::now() + t;
-  while (Steady::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return f();
-}
-
 TEST(DeploymentSpec, FillsDefaults) {
   Deployment d = ParseDeployment(Body());
   EXPECT_EQ(d.dpu, "dpu-a");

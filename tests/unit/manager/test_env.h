@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -13,6 +15,17 @@
 #include "manager/agent_service.h"
 
 namespace dpustor::manager {
+
+// Polls f every 10 ms until it holds or t has passed.
+inline bool Eventually(const std::function<bool()>& f,
+                       std::chrono::milliseconds t = std::chrono::seconds(5)) {
+  auto deadline = std::chrono::steady_clock::now() + t;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return f();
+}
 
 inline std::string TestDir(const std::string& name) {
   static int counter = 0;

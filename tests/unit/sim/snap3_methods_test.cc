@@ -6,7 +6,7 @@
 namespace dpustor::sim::testing {
 namespace {
 
-constexpr const char* kNqn = "nqn.2014.08.org.nvmexpress.snap:cnode1";
+constexpr const char* kSnap3Nqn = "nqn.2014.08.org.nvmexpress.snap:cnode1";
 
 class Snap3Test : public ::testing::Test {
  protected:
@@ -17,7 +17,7 @@ class Snap3Test : public ::testing::Test {
   }
   void MakeSubsystem() {
     EXPECT_EQ(sim_.Ok("subsystem_nvme_create",
-                      {{"nqn", kNqn}, {"serial_number", "MNC12"}, {"model_number", "Model"}}),
+                      {{"nqn", kSnap3Nqn}, {"serial_number", "MNC12"}, {"model_number", "Model"}}),
               true);
   }
 
@@ -46,9 +46,9 @@ TEST_F(Snap3Test, NvmeLifecycle) {
   MakeNull("Null0");
   MakeSubsystem();
   json created = sim_.Ok("controller_nvme_create",
-                         {{"nqn", kNqn}, {"emulation_manager", "mlx5_0"}, {"pf_id", 0}});
+                         {{"nqn", kSnap3Nqn}, {"emulation_manager", "mlx5_0"}, {"pf_id", 0}});
   EXPECT_EQ(created, json({{"name", "NvmeEmu0pf0"}, {"cntlid", 0}}));
-  json vf = sim_.Ok("controller_nvme_create", {{"nqn", kNqn},
+  json vf = sim_.Ok("controller_nvme_create", {{"nqn", kSnap3Nqn},
                                                {"emulation_manager", "mlx5_0"},
                                                {"pf_id", 0},
                                                {"vf_id", 1},
@@ -65,12 +65,13 @@ TEST_F(Snap3Test, NvmeLifecycle) {
   EXPECT_EQ(list["Namespaces"][0]["bdev"], "Null0");
   EXPECT_EQ(list["Namespaces"][0]["num_blocks"], 1024);
   // Addressed by subsystem nqn + cntlid too.
-  EXPECT_EQ(sim_.Ok("controller_nvme_namespace_list", {{"subnqn", kNqn}, {"cntlid", 0}}), list);
+  EXPECT_EQ(sim_.Ok("controller_nvme_namespace_list", {{"subnqn", kSnap3Nqn}, {"cntlid", 0}}),
+            list);
 
   json ctrls = sim_.Ok("controller_list");
   ASSERT_EQ(ctrls.size(), 2u);
   EXPECT_EQ(ctrls[0]["type"], "nvme");
-  EXPECT_EQ(ctrls[0]["subnqn"], kNqn);
+  EXPECT_EQ(ctrls[0]["subnqn"], kSnap3Nqn);
   EXPECT_EQ(ctrls[0]["pci_bdf"], "25:00.2");
   EXPECT_EQ(ctrls[1]["vf_index"], 1);
   EXPECT_EQ(sim_.Ok("controller_list", {{"type", "virtio_blk"}}).size(), 0u);
@@ -78,7 +79,7 @@ TEST_F(Snap3Test, NvmeLifecycle) {
   EXPECT_EQ(subs[0]["serial_number"], "MNC12");
   EXPECT_EQ(subs[0]["controllers"].size(), 2u);
 
-  EXPECT_EQ(sim_.Fails("subsystem_nvme_delete", {{"nqn", kNqn}}).code, rpc::kBusy);
+  EXPECT_EQ(sim_.Fails("subsystem_nvme_delete", {{"nqn", kSnap3Nqn}}).code, rpc::kBusy);
   EXPECT_EQ(sim_.Fails("controller_nvme_delete", {{"name", "NvmeEmu0pf0"}}).code, rpc::kBusy);
   EXPECT_EQ(sim_.Fails("bdev_null_delete", {{"name", "Null0"}}).code, rpc::kBusy);
 
@@ -86,8 +87,8 @@ TEST_F(Snap3Test, NvmeLifecycle) {
   EXPECT_TRUE(
       sim_.Ok("controller_nvme_namespace_list", {{"ctrl", "NvmeEmu0pf0"}})["Namespaces"].empty());
   sim_.Ok("controller_nvme_delete", {{"name", "NvmeEmu0pf0"}});
-  sim_.Ok("controller_nvme_delete", {{"subnqn", kNqn}, {"cntlid", 1}});
-  sim_.Ok("subsystem_nvme_delete", {{"nqn", kNqn}});
+  sim_.Ok("controller_nvme_delete", {{"subnqn", kSnap3Nqn}, {"cntlid", 1}});
+  sim_.Ok("subsystem_nvme_delete", {{"nqn", kSnap3Nqn}});
   sim_.Ok("bdev_null_delete", {{"name", "Null0"}});
   EXPECT_TRUE(sim_.Ok("controller_list").empty());
   EXPECT_TRUE(sim_.Ok("subsystem_nvme_list").empty());
@@ -97,26 +98,28 @@ TEST_F(Snap3Test, NvmeErrors) {
   MakeNull("Null0");
   MakeSubsystem();
   EXPECT_EQ(sim_.Fails("subsystem_nvme_create",
-                       {{"nqn", kNqn}, {"serial_number", "x"}, {"model_number", "y"}})
+                       {{"nqn", kSnap3Nqn}, {"serial_number", "x"}, {"model_number", "y"}})
                 .code,
             rpc::kAlreadyExists);
   EXPECT_EQ(sim_.Fails("subsystem_nvme_create", {{"nqn", "n2"}, {"model_number", "y"}}).message,
             "invalid params: 'serial_number': required");
-  EXPECT_EQ(sim_.Fails("controller_nvme_create", {{"nqn", kNqn}, {"pf_id", 0}}).message,
+  EXPECT_EQ(sim_.Fails("controller_nvme_create", {{"nqn", kSnap3Nqn}, {"pf_id", 0}}).message,
             "invalid params: 'emulation_manager': required");
   EXPECT_EQ(sim_.Fails("controller_nvme_create",
-                       {{"nqn", kNqn}, {"emulation_manager", "mlx5_9"}, {"pf_id", 0}})
+                       {{"nqn", kSnap3Nqn}, {"emulation_manager", "mlx5_9"}, {"pf_id", 0}})
                 .code,
             rpc::kNotFound);
   EXPECT_EQ(sim_.Fails("controller_nvme_create",
-                       {{"nqn", kNqn}, {"emulation_manager", "mlx5_0"}, {"pf_id", 5}})
+                       {{"nqn", kSnap3Nqn}, {"emulation_manager", "mlx5_0"}, {"pf_id", 5}})
                 .code,
             rpc::kNotFound);
-  sim_.Ok("controller_nvme_create", {{"nqn", kNqn}, {"emulation_manager", "mlx5_0"}, {"pf_id", 0}});
-  EXPECT_EQ(sim_.Fails("controller_nvme_create",
-                       {{"nqn", kNqn}, {"emulation_manager", "mlx5_0"}, {"pci_bdf", "25:00.2"}})
-                .code,
-            rpc::kBusy);
+  sim_.Ok("controller_nvme_create",
+          {{"nqn", kSnap3Nqn}, {"emulation_manager", "mlx5_0"}, {"pf_id", 0}});
+  EXPECT_EQ(
+      sim_.Fails("controller_nvme_create",
+                 {{"nqn", kSnap3Nqn}, {"emulation_manager", "mlx5_0"}, {"pci_bdf", "25:00.2"}})
+          .code,
+      rpc::kBusy);
 
   // A missing bdev: nothing is created.
   Error e =
@@ -142,7 +145,7 @@ TEST_F(Snap3Test, NvmeErrors) {
       rpc::kNotFound);
   EXPECT_EQ(sim_.Fails("controller_nvme_namespace_list", {{"ctrl", "x"}, {"name", "y"}}).code,
             rpc::kInvalidParams);
-  EXPECT_EQ(sim_.Fails("controller_nvme_namespace_list", {{"subnqn", kNqn}}).message,
+  EXPECT_EQ(sim_.Fails("controller_nvme_namespace_list", {{"subnqn", kSnap3Nqn}}).message,
             "invalid params: 'cntlid': required together with 'subnqn'");
   // force detaches the namespaces (and, in SNAP 3, they go with the controller's attach).
   sim_.Ok("controller_nvme_delete", {{"name", "NvmeEmu0pf0"}, {"force", true}});

@@ -7,7 +7,7 @@
 namespace dpustor::sim::testing {
 namespace {
 
-constexpr const char* kNqn = "nqn.2022-10.io.nvda.nvme:test";
+constexpr const char* kSnap4Nqn = "nqn.2022-10.io.nvda.nvme:test";
 
 class Snap4Test : public ::testing::Test {
  protected:
@@ -16,7 +16,7 @@ class Snap4Test : public ::testing::Test {
   void MakeNull(const std::string& name, std::uint64_t blocks = 2048, std::uint32_t bs = 4096) {
     sim_.Ok("bdev_null_create", {{"name", name}, {"num_blocks", blocks}, {"block_size", bs}});
   }
-  void MakeSubsystem(const std::string& nqn = kNqn) {
+  void MakeSubsystem(const std::string& nqn = kSnap4Nqn) {
     sim_.Ok("nvme_subsystem_create", {{"nqn", nqn}, {"serial_number", "SN1"}});
   }
   json Controller(const std::string& ctrl_id) {
@@ -63,11 +63,13 @@ TEST_F(Snap4Test, EmulationFunctionListHasPfsAndVfsWithAll) {
 TEST_F(Snap4Test, NvmeLifecycleCreateSuspendedAttachResumeThenTearDown) {
   MakeNull("Null0", 2048, 4096);
   MakeSubsystem();
-  EXPECT_EQ(sim_.Ok("nvme_namespace_create",
-                    {{"nqn", kNqn}, {"bdev_name", "Null0"}, {"nsid", 1}, {"bdev_type", "spdk"}}),
-            true);
-  json created = sim_.Ok("nvme_controller_create",
-                         {{"nqn", kNqn}, {"pf_id", 0}, {"suspended", true}, {"num_queues", 8}});
+  EXPECT_EQ(
+      sim_.Ok("nvme_namespace_create",
+              {{"nqn", kSnap4Nqn}, {"bdev_name", "Null0"}, {"nsid", 1}, {"bdev_type", "spdk"}}),
+      true);
+  json created =
+      sim_.Ok("nvme_controller_create",
+              {{"nqn", kSnap4Nqn}, {"pf_id", 0}, {"suspended", true}, {"num_queues", 8}});
   ASSERT_EQ(created["ctrl_id"], "NVMeCtrl1");
   EXPECT_EQ(Controller("NVMeCtrl1")["suspended"], true);
 
@@ -77,7 +79,7 @@ TEST_F(Snap4Test, NvmeLifecycleCreateSuspendedAttachResumeThenTearDown) {
 
   json c = Controller("NVMeCtrl1");
   EXPECT_EQ(c["suspended"], false);
-  EXPECT_EQ(c["nqn"], kNqn);
+  EXPECT_EQ(c["nqn"], kSnap4Nqn);
   EXPECT_EQ(c["pci_bdf"], "25:00.2");
   EXPECT_EQ(c["num_queues"], 8);
   ASSERT_EQ(c["namespaces"].size(), 1u);
@@ -99,8 +101,8 @@ TEST_F(Snap4Test, NvmeLifecycleCreateSuspendedAttachResumeThenTearDown) {
   // Tear down in the order SNAP requires.
   sim_.Ok("nvme_controller_detach_ns", {{"ctrl_id", "NVMeCtrl1"}, {"nsid", 1}});
   sim_.Ok("nvme_controller_destroy", {{"ctrl_id", "NVMeCtrl1"}});
-  sim_.Ok("nvme_namespace_destroy", {{"nqn", kNqn}, {"nsid", 1}});
-  sim_.Ok("nvme_subsystem_destroy", {{"nqn", kNqn}});
+  sim_.Ok("nvme_namespace_destroy", {{"nqn", kSnap4Nqn}, {"nsid", 1}});
+  sim_.Ok("nvme_subsystem_destroy", {{"nqn", kSnap4Nqn}});
   sim_.Ok("bdev_null_delete", {{"name", "Null0"}});
   EXPECT_TRUE(sim_.Ok("nvme_subsystem_list").empty());
   EXPECT_TRUE(sim_.Ok("nvme_controller_list").empty());
@@ -112,49 +114,51 @@ TEST_F(Snap4Test, ControllersGoOnExistingFreeFunctionsOfTheirType) {
   MakeSubsystem();
   // A VF, named, by pf_id/vf_id; then by vuid and by pci_bdf with the PCI domain.
   EXPECT_EQ(sim_.Ok("nvme_controller_create",
-                    {{"nqn", kNqn}, {"pf_id", 0}, {"vf_id", 1}, {"ctrl", "vf1"}})["ctrl_id"],
+                    {{"nqn", kSnap4Nqn}, {"pf_id", 0}, {"vf_id", 1}, {"ctrl", "vf1"}})["ctrl_id"],
             "vf1");
   EXPECT_EQ(Controller("vf1")["vf_index"], 1);
-  sim_.Ok("nvme_controller_create", {{"nqn", kNqn}, {"vuid", "MT2334X00000NVMES0D0F3"}});
+  sim_.Ok("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"vuid", "MT2334X00000NVMES0D0F3"}});
   EXPECT_EQ(Controller("NVMeCtrl1")["pci_bdf"], "25:00.3");
-  sim_.Ok("nvme_controller_create", {{"nqn", kNqn}, {"pci_bdf", "0000:25:00.2"}});
+  sim_.Ok("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pci_bdf", "0000:25:00.2"}});
   EXPECT_EQ(Controller("NVMeCtrl2")["pf_index"], 0);
 
-  Error e = sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 7}});
+  Error e = sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 7}});
   EXPECT_EQ(e.code, rpc::kNotFound);
   EXPECT_NE(e.message.find("No such device"), std::string::npos) << e.message;
-  EXPECT_EQ(sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 0}, {"vf_id", 9}}).code,
-            rpc::kNotFound);
-  e = sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 0}});
+  EXPECT_EQ(
+      sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 0}, {"vf_id", 9}}).code,
+      rpc::kNotFound);
+  e = sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 0}});
   EXPECT_EQ(e.code, rpc::kBusy);
   EXPECT_NE(e.message.find("NVMeCtrl2"), std::string::npos) << e.message;
-  e = sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pci_bdf", "25:00.4"}});
+  e = sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pci_bdf", "25:00.4"}});
   EXPECT_EQ(e.code, rpc::kNotFound);  // a virtio-blk function
   EXPECT_EQ(sim_.Fails("nvme_controller_create", {{"nqn", "nqn.none"}, {"pf_id", 1}}).code,
             rpc::kNotFound);
   EXPECT_EQ(sim_.Fails("nvme_controller_create",
-                       {{"nqn", kNqn}, {"pf_id", 1}, {"vf_id", 0}, {"ctrl", "vf1"}})
+                       {{"nqn", kSnap4Nqn}, {"pf_id", 1}, {"vf_id", 0}, {"ctrl", "vf1"}})
                 .code,
             rpc::kAlreadyExists);
 
   // Parameter errors name the field.
-  EXPECT_EQ(sim_.Fails("nvme_controller_create", {{"nqn", kNqn}}).message,
+  EXPECT_EQ(sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}}).message,
             "invalid params: 'pf_id': one of 'pci_bdf', 'vuid' or 'pf_id' is required");
-  EXPECT_EQ(sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"vf_id", 0}}).code,
+  EXPECT_EQ(sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"vf_id", 0}}).code,
             rpc::kInvalidParams);
-  e = sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"vf_id", 0}, {"vuid", "x"}});
+  e = sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"vf_id", 0}, {"vuid", "x"}});
   EXPECT_EQ(e.message, "invalid params: 'vf_id': only valid together with 'pf_id'");
-  e = sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 1}, {"pci_bdf", "25:00.3"}});
+  e = sim_.Fails("nvme_controller_create",
+                 {{"nqn", kSnap4Nqn}, {"pf_id", 1}, {"pci_bdf", "25:00.3"}});
   EXPECT_EQ(e.code, rpc::kInvalidParams);
   e = sim_.Fails("nvme_controller_create", {{"pf_id", 1}});
   EXPECT_EQ(e.message, "invalid params: 'nqn': required");
-  e = sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 1}, {"num_queus", 4}});
+  e = sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 1}, {"num_queus", 4}});
   EXPECT_EQ(e.message, "invalid params: 'num_queus': unknown parameter");
 }
 
 TEST_F(Snap4Test, DuplicateNamesAreRejected) {
   MakeSubsystem();
-  EXPECT_EQ(sim_.Fails("nvme_subsystem_create", {{"nqn", kNqn}}).code, rpc::kAlreadyExists);
+  EXPECT_EQ(sim_.Fails("nvme_subsystem_create", {{"nqn", kSnap4Nqn}}).code, rpc::kAlreadyExists);
   MakeNull("Null0");
   Error e =
       sim_.Fails("bdev_null_create", {{"name", "Null0"}, {"num_blocks", 8}, {"block_size", 512}});
@@ -162,7 +166,8 @@ TEST_F(Snap4Test, DuplicateNamesAreRejected) {
   EXPECT_NE(e.message.find("File exists"), std::string::npos) << e.message;
   sim_.Ok("virtio_blk_controller_create", {{"pf_id", 0}, {"ctrl", "shared"}});
   EXPECT_EQ(
-      sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 0}, {"ctrl", "shared"}}).code,
+      sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 0}, {"ctrl", "shared"}})
+          .code,
       rpc::kAlreadyExists);
 }
 
@@ -171,18 +176,19 @@ TEST_F(Snap4Test, NamespaceRules) {
   MakeNull("Null0");
   MakeNull("Null1");
   Error e =
-      sim_.Fails("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Nope"}, {"nsid", 1}});
+      sim_.Fails("nvme_namespace_create", {{"nqn", kSnap4Nqn}, {"bdev_name", "Nope"}, {"nsid", 1}});
   EXPECT_EQ(e.code, rpc::kNotFound);
   EXPECT_NE(e.message.find("Nope"), std::string::npos);
-  sim_.Ok("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Null0"}, {"nsid", 1}});
+  sim_.Ok("nvme_namespace_create", {{"nqn", kSnap4Nqn}, {"bdev_name", "Null0"}, {"nsid", 1}});
   EXPECT_EQ(
-      sim_.Fails("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Null1"}, {"nsid", 1}})
+      sim_.Fails("nvme_namespace_create", {{"nqn", kSnap4Nqn}, {"bdev_name", "Null1"}, {"nsid", 1}})
           .code,
       rpc::kAlreadyExists);
-  e = sim_.Fails("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Null0"}, {"nsid", 2}});
+  e = sim_.Fails("nvme_namespace_create",
+                 {{"nqn", kSnap4Nqn}, {"bdev_name", "Null0"}, {"nsid", 2}});
   EXPECT_EQ(e.code, rpc::kBusy);  // one claim per bdev
   // Without nsid the lowest free one is taken.
-  sim_.Ok("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Null1"}});
+  sim_.Ok("nvme_namespace_create", {{"nqn", kSnap4Nqn}, {"bdev_name", "Null1"}});
   EXPECT_EQ(sim_.Ok("nvme_subsystem_list")[0]["namespaces"][1]["nsid"], 2);
 
   sim_.Ok("nvme_subsystem_create", {{"nqn", "nqn.small"}, {"nn", 4}});
@@ -195,28 +201,29 @@ TEST_F(Snap4Test, NamespaceRules) {
                        {{"nqn", "nqn.small"}, {"bdev_name", "Null2"}, {"bdev_type", "nvme"}})
                 .message,
             "invalid params: 'bdev_type': must be one of: spdk");
-  EXPECT_EQ(
-      sim_.Fails("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Null2"}, {"nsid", -1}})
-          .message,
-      "invalid params: 'nsid': expected a non-negative integer");
-  EXPECT_EQ(sim_.Fails("nvme_namespace_destroy", {{"nqn", kNqn}, {"nsid", 9}}).code,
+  EXPECT_EQ(sim_.Fails("nvme_namespace_create",
+                       {{"nqn", kSnap4Nqn}, {"bdev_name", "Null2"}, {"nsid", -1}})
+                .message,
+            "invalid params: 'nsid': expected a non-negative integer");
+  EXPECT_EQ(sim_.Fails("nvme_namespace_destroy", {{"nqn", kSnap4Nqn}, {"nsid", 9}}).code,
             rpc::kNotFound);
 }
 
 TEST_F(Snap4Test, DestroyingWhatIsInUseIsBusy) {
   MakeSubsystem();
   MakeNull("Null0");
-  sim_.Ok("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Null0"}, {"nsid", 1}});
-  Error e = sim_.Fails("nvme_subsystem_destroy", {{"nqn", kNqn}});
+  sim_.Ok("nvme_namespace_create", {{"nqn", kSnap4Nqn}, {"bdev_name", "Null0"}, {"nsid", 1}});
+  Error e = sim_.Fails("nvme_subsystem_destroy", {{"nqn", kSnap4Nqn}});
   EXPECT_EQ(e.code, rpc::kBusy);
   EXPECT_NE(e.message.find("Device or resource busy"), std::string::npos) << e.message;
   EXPECT_EQ(sim_.Fails("bdev_null_delete", {{"name", "Null0"}}).code, rpc::kBusy);
 
-  sim_.Ok("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 0}, {"ctrl", "c0"}});
+  sim_.Ok("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 0}, {"ctrl", "c0"}});
   sim_.Ok("nvme_controller_attach_ns", {{"ctrl_id", "c0"}, {"nsid", 1}});
-  EXPECT_EQ(sim_.Fails("nvme_namespace_destroy", {{"nqn", kNqn}, {"nsid", 1}}).code, rpc::kBusy);
+  EXPECT_EQ(sim_.Fails("nvme_namespace_destroy", {{"nqn", kSnap4Nqn}, {"nsid", 1}}).code,
+            rpc::kBusy);
   EXPECT_EQ(sim_.Fails("nvme_controller_destroy", {{"ctrl_id", "c0"}}).code, rpc::kBusy);
-  EXPECT_EQ(sim_.Fails("nvme_subsystem_destroy", {{"nqn", kNqn}}).code, rpc::kBusy);
+  EXPECT_EQ(sim_.Fails("nvme_subsystem_destroy", {{"nqn", kSnap4Nqn}}).code, rpc::kBusy);
 
   // force detaches the namespaces; the namespace itself stays in the subsystem.
   sim_.Ok("nvme_controller_destroy", {{"ctrl_id", "c0"}, {"force", true}});
@@ -226,8 +233,8 @@ TEST_F(Snap4Test, DestroyingWhatIsInUseIsBusy) {
   EXPECT_EQ(sim_.Fails("nvme_controller_destroy", {{"ctrl_id", "c0"}}).code, rpc::kNotFound);
 
   // Subsystem destroy with force takes its namespaces (and controllers) along.
-  sim_.Ok("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 0}, {"ctrl", "c1"}});
-  sim_.Ok("nvme_subsystem_destroy", {{"nqn", kNqn}, {"force", true}});
+  sim_.Ok("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 0}, {"ctrl", "c1"}});
+  sim_.Ok("nvme_subsystem_destroy", {{"nqn", kSnap4Nqn}, {"force", true}});
   EXPECT_TRUE(sim_.Ok("nvme_controller_list").empty());
   sim_.Ok("bdev_null_delete", {{"name", "Null0"}});
 }
@@ -235,9 +242,9 @@ TEST_F(Snap4Test, DestroyingWhatIsInUseIsBusy) {
 TEST_F(Snap4Test, AttachAndDetachRules) {
   MakeSubsystem();
   MakeNull("Null0");
-  sim_.Ok("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Null0"}, {"nsid", 1}});
-  sim_.Ok("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 0}, {"ctrl", "a"}});
-  sim_.Ok("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 1}, {"ctrl", "b"}});
+  sim_.Ok("nvme_namespace_create", {{"nqn", kSnap4Nqn}, {"bdev_name", "Null0"}, {"nsid", 1}});
+  sim_.Ok("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 0}, {"ctrl", "a"}});
+  sim_.Ok("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 1}, {"ctrl", "b"}});
 
   EXPECT_EQ(sim_.Fails("nvme_controller_attach_ns", {{"ctrl_id", "a"}, {"nsid", 7}}).code,
             rpc::kNotFound);
@@ -258,7 +265,7 @@ TEST_F(Snap4Test, AttachAndDetachRules) {
 
 TEST_F(Snap4Test, SuspendAndResumeAreIdempotent) {
   MakeSubsystem();
-  sim_.Ok("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 0}});
+  sim_.Ok("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 0}});
   EXPECT_EQ(Controller("NVMeCtrl1")["suspended"], false);
   sim_.Ok("nvme_controller_resume", {{"ctrl_id", "NVMeCtrl1"}});  // running: a no-op
   sim_.Ok("nvme_controller_suspend", {{"ctrl_id", "NVMeCtrl1"}});
@@ -328,7 +335,7 @@ TEST_F(Snap4Test, HotplugAndUnplug) {
   EXPECT_EQ(pfs[4]["pci_bdf"], "28:00.0");
 
   MakeSubsystem();
-  sim_.Ok("nvme_controller_create", {{"nqn", kNqn}, {"vuid", vuid}, {"ctrl", "hp"}});
+  sim_.Ok("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"vuid", vuid}, {"ctrl", "hp"}});
   EXPECT_EQ(sim_.Fails("emulation_device_detach", {{"vuid", vuid}}).code, rpc::kBusy);
   sim_.Ok("emulation_device_detach_prepare", {{"vuid", vuid}});
   EXPECT_EQ(sim_.Fails("emulation_device_detach", {{"vuid", vuid}}).code, rpc::kBusy);
@@ -354,15 +361,15 @@ TEST_F(Snap4Test, HotplugAndUnplug) {
 TEST_F(Snap4Test, FailedRequestsChangeNothing) {
   MakeSubsystem();
   MakeNull("Null0");
-  sim_.Ok("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Null0"}, {"nsid", 1}});
-  sim_.Ok("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 0}, {"suspended", true}});
+  sim_.Ok("nvme_namespace_create", {{"nqn", kSnap4Nqn}, {"bdev_name", "Null0"}, {"nsid", 1}});
+  sim_.Ok("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 0}, {"suspended", true}});
   json before = Snapshot();
 
-  sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 1}, {"mdts", "big"}});
-  sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 1}, {"num_queues", 0}});
-  sim_.Fails("nvme_controller_create", {{"nqn", kNqn}, {"pf_id", 0}});
-  sim_.Fails("nvme_namespace_create", {{"nqn", kNqn}, {"bdev_name", "Null0"}, {"nsid", 2}});
-  sim_.Fails("nvme_subsystem_destroy", {{"nqn", kNqn}});
+  sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 1}, {"mdts", "big"}});
+  sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 1}, {"num_queues", 0}});
+  sim_.Fails("nvme_controller_create", {{"nqn", kSnap4Nqn}, {"pf_id", 0}});
+  sim_.Fails("nvme_namespace_create", {{"nqn", kSnap4Nqn}, {"bdev_name", "Null0"}, {"nsid", 2}});
+  sim_.Fails("nvme_subsystem_destroy", {{"nqn", kSnap4Nqn}});
   sim_.Fails("nvme_controller_destroy", {{"ctrl_id", "NVMeCtrl1"}, {"force", "yes"}});
   sim_.Fails("virtio_blk_controller_create", {{"pf_id", 0}, {"bdev", "Null0"}});
   sim_.Fails("bdev_null_create", {{"name", "N"}, {"num_blocks", 0}, {"block_size", 512}});

@@ -9,6 +9,7 @@
 #include "common/endpoint.h"
 #include "common/method_table.h"
 #include "common/rpc_server.h"
+#include "sim_dialect.h"
 #include "sim_harness.h"
 
 namespace dpustor::snap {
@@ -62,10 +63,6 @@ json Shape(const json& v) {
   }
   if (v.is_array()) return v.empty() ? json::array() : json::array({Shape(v[0])});
   return "leaf";
-}
-
-sim::Dialect SimDialect(Dialect d) {
-  return d == Dialect::kSnap4 ? sim::Dialect::kSnap4 : sim::Dialect::kSnap3;
 }
 
 sim::SnapSimOptions SimOptions(sim::Dialect d) {

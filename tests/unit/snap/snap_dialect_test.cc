@@ -7,16 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include "sim_dialect.h"
 #include "sim_harness.h"
 
 namespace dpustor::snap {
 namespace {
 
 using sim::testing::SimHarness;
-
-sim::Dialect SimDialect(Dialect d) {
-  return d == Dialect::kSnap4 ? sim::Dialect::kSnap4 : sim::Dialect::kSnap3;
-}
 
 TEST(SnapDialect, EveryMethodTheClientUsesIsServedByThatDialect) {
   for (Dialect d : {Dialect::kSnap4, Dialect::kSnap3}) {

@@ -28,34 +28,33 @@ bool Overlap(uint64_t a, uint64_t a_size, uint64_t b, uint64_t b_size) {
   return a < b + b_size && b < a + a_size;
 }
 
-Error Invalid(std::string what) {
-  return Error{rpc::kInvalidParams, std::move(what)};
-}
-
 }  // namespace
 
 Result<std::unique_ptr<GuestMemory>> GuestMemory::Map(std::span<const MemoryRegionDesc> regions,
                                                       std::span<const int> fds) {
-  if (regions.size() != fds.size()) return Invalid("memory table: region and fd counts differ");
-  if (regions.size() > kMaxRegions) return Invalid("memory table: too many regions");
+  if (regions.size() != fds.size())
+    return rpc::InvalidParams("memory table: region and fd counts differ");
+  if (regions.size() > kMaxRegions) return rpc::InvalidParams("memory table: too many regions");
   for (size_t i = 0; i < regions.size(); ++i) {
     const MemoryRegionDesc& r = regions[i];
     const std::string at = "memory region " + std::to_string(i) + ": ";
-    if (r.memory_size == 0) return Invalid(at + "empty");
+    if (r.memory_size == 0) return rpc::InvalidParams(at + "empty");
     if (r.guest_phys_addr + r.memory_size < r.guest_phys_addr ||
         r.guest_phys_addr + r.memory_size == 0)
-      return Invalid(at + "guest physical range wraps");
+      return rpc::InvalidParams(at + "guest physical range wraps");
     if (r.userspace_addr + r.memory_size < r.userspace_addr ||
         r.userspace_addr + r.memory_size == 0)
-      return Invalid(at + "user address range wraps");
-    if (r.mmap_offset + r.memory_size < r.mmap_offset) return Invalid(at + "mmap offset wraps");
-    if (fds[i] < 0) return Invalid(at + "no file descriptor");
+      return rpc::InvalidParams(at + "user address range wraps");
+    if (r.mmap_offset + r.memory_size < r.mmap_offset)
+      return rpc::InvalidParams(at + "mmap offset wraps");
+    if (fds[i] < 0) return rpc::InvalidParams(at + "no file descriptor");
     for (size_t j = 0; j < i; ++j) {
       const MemoryRegionDesc& o = regions[j];
       if (Overlap(r.guest_phys_addr, r.memory_size, o.guest_phys_addr, o.memory_size))
-        return Invalid(at + "overlaps region " + std::to_string(j) + " in guest memory");
+        return rpc::InvalidParams(at + "overlaps region " + std::to_string(j) + " in guest memory");
       if (Overlap(r.userspace_addr, r.memory_size, o.userspace_addr, o.memory_size))
-        return Invalid(at + "overlaps region " + std::to_string(j) + " in user addresses");
+        return rpc::InvalidParams(at + "overlaps region " + std::to_string(j) +
+                                  " in user addresses");
     }
   }
 
@@ -67,9 +66,11 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::Map(std::span<const MemoryRegi
     // whole region. Guest RAM is a memfd, a /dev/shm or a hugetlbfs file: regular files.
     struct stat st;
     if (fstat(fds[i], &st) != 0 || !S_ISREG(st.st_mode))
-      return Invalid("memory region " + std::to_string(i) + ": not a regular file or memfd");
+      return rpc::InvalidParams("memory region " + std::to_string(i) +
+                                ": not a regular file or memfd");
     if (static_cast<uint64_t>(st.st_size) < r.mmap_offset + r.memory_size)
-      return Invalid("memory region " + std::to_string(i) + ": extends past the end of its file");
+      return rpc::InvalidParams("memory region " + std::to_string(i) +
+                                ": extends past the end of its file");
     // A front-end could still shrink an unsealed file later; QEMU seals its memfds.
     int seals = fcntl(fds[i], F_GET_SEALS);
     if (seals < 0 || !(seals & F_SEAL_SHRINK))
@@ -100,20 +101,20 @@ GuestMemory::~GuestMemory() {
 }
 
 Result<std::span<uint8_t>> GuestMemory::Translate(uint64_t gpa, uint64_t len) const {
-  if (len == 0) return Invalid("empty guest range");
+  if (len == 0) return rpc::InvalidParams("empty guest range");
   for (const GuestRegion& r : regions_) {
     if (Inside(r.gpa, r.size, gpa, len)) return std::span<uint8_t>(r.host + (gpa - r.gpa), len);
   }
-  return Invalid("guest range not inside one memory region");
+  return rpc::InvalidParams("guest range not inside one memory region");
 }
 
 Result<std::span<uint8_t>> GuestMemory::TranslateUser(uint64_t uaddr, uint64_t len) const {
-  if (len == 0) return Invalid("empty user range");
+  if (len == 0) return rpc::InvalidParams("empty user range");
   for (const GuestRegion& r : regions_) {
     if (Inside(r.uaddr, r.size, uaddr, len))
       return std::span<uint8_t>(r.host + (uaddr - r.uaddr), len);
   }
-  return Invalid("user address range not inside one memory region");
+  return rpc::InvalidParams("user address range not inside one memory region");
 }
 
 bool GuestMemory::Contains(const void* p, size_t len) const {

@@ -53,10 +53,6 @@ VringDesc ReadDesc(const uint8_t* table, uint32_t i) {
   return d;
 }
 
-Error Invalid(std::string what) {
-  return Error{rpc::kInvalidParams, std::move(what)};
-}
-
 bool Aligned(const void* p, uintptr_t a) {
   return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0;
 }
@@ -66,20 +62,21 @@ bool Aligned(const void* p, uintptr_t a) {
 Result<std::unique_ptr<Virtqueue>> Virtqueue::Create(const GuestMemory& memory,
                                                      const VirtqueueConfig& c) {
   if (c.size == 0 || c.size > kMaxQueueSize || (c.size & (c.size - 1)) != 0)
-    return Invalid("virtqueue size " + std::to_string(c.size) + " is not a power of two <= 32768");
+    return rpc::InvalidParams("virtqueue size " + std::to_string(c.size) +
+                              " is not a power of two <= 32768");
   if (c.desc_uaddr % 16 || c.avail_uaddr % 2 || c.used_uaddr % 4)
-    return Invalid("virtqueue ring addresses misaligned");
+    return rpc::InvalidParams("virtqueue ring addresses misaligned");
   if (c.indirect && (c.max_indirect == 0 || c.max_indirect > kMaxQueueSize))
-    return Invalid("virtqueue indirect table bound out of range");
+    return rpc::InvalidParams("virtqueue indirect table bound out of range");
   const uint64_t n = c.size;
   auto desc = memory.TranslateUser(c.desc_uaddr, n * sizeof(VringDesc));
-  if (!desc) return Invalid("virtqueue descriptor table: " + desc.error().message);
+  if (!desc) return rpc::InvalidParams("virtqueue descriptor table: " + desc.error().message);
   auto avail = memory.TranslateUser(c.avail_uaddr, kAvailRingOff + 2 * n + 2);
-  if (!avail) return Invalid("virtqueue available ring: " + avail.error().message);
+  if (!avail) return rpc::InvalidParams("virtqueue available ring: " + avail.error().message);
   auto used = memory.TranslateUser(c.used_uaddr, kUsedRingOff + kUsedElemSize * n + 2);
-  if (!used) return Invalid("virtqueue used ring: " + used.error().message);
+  if (!used) return rpc::InvalidParams("virtqueue used ring: " + used.error().message);
   if (!Aligned(avail->data(), 2) || !Aligned(used->data(), 4))
-    return Invalid("virtqueue rings misaligned in host memory");
+    return rpc::InvalidParams("virtqueue rings misaligned in host memory");
 
   std::unique_ptr<Virtqueue> q(new Virtqueue());
   q->mem_ = &memory;
@@ -98,11 +95,11 @@ Result<std::unique_ptr<Virtqueue>> Virtqueue::Create(const GuestMemory& memory,
 
 Error Virtqueue::Break(std::string what) {
   broken_ = true;
-  return Invalid("virtqueue broken: " + what);
+  return rpc::InvalidParams("virtqueue broken: " + what);
 }
 
 Result<std::optional<Chain>> Virtqueue::PopChain() {
-  if (broken_) return Invalid("virtqueue broken");
+  if (broken_) return rpc::InvalidParams("virtqueue broken");
   uint16_t avail_idx = LoadAcquire16(avail_ + 2);
   if (avail_idx == last_avail_idx_) {
     if (!event_idx_) return std::optional<Chain>();
@@ -140,23 +137,26 @@ Status Virtqueue::WalkChain(uint16_t head, Chain* chain) {
   uint32_t idx = head;
   for (bool first = true;; first = false) {
     if (idx >= table_size)
-      return Invalid("descriptor index " + std::to_string(idx) + " out of range");
-    if (budget == 0) return Invalid("descriptor chain loops or exceeds its table");
+      return rpc::InvalidParams("descriptor index " + std::to_string(idx) + " out of range");
+    if (budget == 0) return rpc::InvalidParams("descriptor chain loops or exceeds its table");
     --budget;
     VringDesc d = ReadDesc(table, idx);
 
     if (d.flags & kDescFIndirect) {
-      if (!indirect_) return Invalid("indirect descriptor without VIRTIO_RING_F_INDIRECT_DESC");
-      if (in_indirect) return Invalid("nested indirect descriptor");
-      if (!first) return Invalid("indirect descriptor not at the head of its chain");
-      if (d.flags & kDescFNext) return Invalid("indirect descriptor with NEXT");
+      if (!indirect_)
+        return rpc::InvalidParams("indirect descriptor without VIRTIO_RING_F_INDIRECT_DESC");
+      if (in_indirect) return rpc::InvalidParams("nested indirect descriptor");
+      if (!first) return rpc::InvalidParams("indirect descriptor not at the head of its chain");
+      if (d.flags & kDescFNext) return rpc::InvalidParams("indirect descriptor with NEXT");
       if (d.len == 0 || d.len % sizeof(VringDesc) != 0)
-        return Invalid("indirect table length " + std::to_string(d.len) + " not a multiple of 16");
+        return rpc::InvalidParams("indirect table length " + std::to_string(d.len) +
+                                  " not a multiple of 16");
       const uint32_t entries = d.len / sizeof(VringDesc);
       if (entries > max_indirect_)
-        return Invalid("indirect table of " + std::to_string(entries) + " entries too large");
+        return rpc::InvalidParams("indirect table of " + std::to_string(entries) +
+                                  " entries too large");
       auto t = mem_->Translate(d.addr, d.len);
-      if (!t) return Invalid("indirect table: " + t.error().message);
+      if (!t) return rpc::InvalidParams("indirect table: " + t.error().message);
       table = t->data();
       table_size = entries;
       budget = entries;
@@ -175,13 +175,14 @@ Status Virtqueue::WalkChain(uint16_t head, Chain* chain) {
 Status Virtqueue::AddBuffer(const VringDesc& d, bool* seen_writable, Chain* chain) {
   const bool writable = d.flags & kDescFWrite;
   if (!writable && *seen_writable)
-    return Invalid("device-readable descriptor after a writable one");
+    return rpc::InvalidParams("device-readable descriptor after a writable one");
   if (writable) *seen_writable = true;
   if (d.len == 0) return Status::Ok();  // nothing to map; still counted against the budget
   const uint64_t total = chain->in_bytes + chain->out_bytes + d.len;
-  if (total > max_chain_bytes_) return Invalid("descriptor chain longer than the byte bound");
+  if (total > max_chain_bytes_)
+    return rpc::InvalidParams("descriptor chain longer than the byte bound");
   auto span = mem_->Translate(d.addr, d.len);
-  if (!span) return Invalid("descriptor buffer: " + span.error().message);
+  if (!span) return rpc::InvalidParams("descriptor buffer: " + span.error().message);
   iovec v{span->data(), span->size()};
   if (writable) {
     chain->out.push_back(v);
@@ -194,8 +195,9 @@ Status Virtqueue::AddBuffer(const VringDesc& d, bool* seen_writable, Chain* chai
 }
 
 Status Virtqueue::PushUsed(uint16_t head, uint32_t len) {
-  if (broken_) return Invalid("virtqueue broken");
-  if (head >= size_) return Invalid("used head " + std::to_string(head) + " out of range");
+  if (broken_) return rpc::InvalidParams("virtqueue broken");
+  if (head >= size_)
+    return rpc::InvalidParams("used head " + std::to_string(head) + " out of range");
   const uint32_t slot = used_idx_ & (size_ - 1);
   uint8_t* elem = used_ + kUsedRingOff + kUsedElemSize * static_cast<size_t>(slot);
   StoreRelaxed32(elem, head);
