@@ -10,7 +10,8 @@
 namespace dpustor::agent::ceph {
 
 inline std::string FixturePath(const std::string& name) {
-  return std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/ceph/fixtures/" + name;
+  std::string path = DPUSTOR_SOURCE_DIR "/tests/unit/ceph/fixtures/";
+  return path.append(name);
 }
 
 inline nlohmann::json Fixture(const std::string& name) {

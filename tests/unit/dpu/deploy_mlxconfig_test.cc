@@ -4,17 +4,10 @@
 #include <sstream>
 
 #include "agent/dpu/deploy/mlxconfig.h"
+#include "fixtures.h"
 
 namespace dpustor::agent::dpu::deploy {
 namespace {
-
-std::string Fixture(const std::string& name) {
-  std::ifstream in(std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/dpu/fixtures/" + name);
-  EXPECT_TRUE(in) << name;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 TEST(MlxconfigTest, ParsesBlueField3Query) {
   auto q = ParseMlxQuery(Fixture("mlxconfig/bf3_emulation_query.txt"));

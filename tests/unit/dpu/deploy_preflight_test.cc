@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "fixtures.h"
+
 namespace dpustor::agent::dpu::deploy {
 namespace {
 
@@ -47,10 +49,7 @@ TEST(PreflightTest, MemoryArithmetic) {
 }
 
 TEST(PreflightTest, MemTotalFromMeminfo) {
-  std::ifstream in(std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/dpu/fixtures/deploy/meminfo_16g");
-  std::stringstream text;
-  text << in.rdbuf();
-  auto total = MemTotalBytes(text.str());
+  auto total = MemTotalBytes(Fixture("deploy/meminfo_16g"));
   ASSERT_TRUE(total.ok()) << total.error().message;
   EXPECT_EQ(*total, 15995124ull * 1024);
   EXPECT_FALSE(MemTotalBytes("garbage").ok());

@@ -10,7 +10,8 @@
 namespace dpustor::agent::dpu {
 
 inline std::string FixturePath(const std::string& name) {
-  return std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/dpu/fixtures/" + name;
+  std::string path = DPUSTOR_SOURCE_DIR "/tests/unit/dpu/fixtures/";
+  return path.append(name);
 }
 
 // The fixture's text; a missing fixture fails the test.

@@ -8,14 +8,12 @@
 #include <fstream>
 #include <string>
 
+#include "fixtures.h"
+
 namespace dpustor::agent::dpu {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string FixtureSys() {
-  return std::string(DPUSTOR_SOURCE_DIR) + "/tests/unit/dpu/fixtures/sys";
-}
 
 // A scratch directory removed at the end of the test.
 class ScratchDir {
@@ -39,7 +37,7 @@ class ScratchDir {
 };
 
 TEST(HwmonTest, ReadsFixtureTree) {
-  const auto temps = ReadHwmonTemperatures(FixtureSys());
+  const auto temps = ReadHwmonTemperatures(FixturePath("sys"));
   ASSERT_TRUE(temps.is_array());
   // hwmon0: temp1 + temp2; hwmon1: temp1 + temp3 (temp2_input is garbage and skipped).
   ASSERT_EQ(temps.size(), 4u) << temps.dump(2);
@@ -72,7 +70,7 @@ TEST(HwmonTest, ReadsFixtureTree) {
 }
 
 TEST(HwmonTest, MissingDirectoryGivesEmptyArray) {
-  const auto temps = ReadHwmonTemperatures(FixtureSys() + "/does-not-exist");
+  const auto temps = ReadHwmonTemperatures(FixturePath("sys") + "/does-not-exist");
   EXPECT_TRUE(temps.is_array());
   EXPECT_TRUE(temps.empty());
   EXPECT_EQ(ReadHwmonTemperatures(""), nlohmann::json::array());
