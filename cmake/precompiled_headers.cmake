@@ -9,12 +9,14 @@ set(DPUSTOR_PCH_HEADERS
 
 file(WRITE ${PROJECT_BINARY_DIR}/pch_donor.cc "// Compiles only the precompiled header.\n")
 
-# dpustor_pch_donor(NAME [HEADERS extra...] LIBS libs...)
+# dpustor_pch_donor(NAME [HEADERS extra...] [LIBS extra...]): the common headers and the
+# libraries whose definitions they are compiled with, plus the extra ones.
 function(dpustor_pch_donor name)
   cmake_parse_arguments(D "" "" "HEADERS;LIBS" ${ARGN})
   add_library(${name} OBJECT ${PROJECT_BINARY_DIR}/pch_donor.cc)
   set_target_properties(${name} PROPERTIES UNITY_BUILD OFF)
-  target_link_libraries(${name} PRIVATE ${D_LIBS})
+  target_link_libraries(${name} PRIVATE Boost::boost nlohmann_json::nlohmann_json spdlog::spdlog
+                                        ${D_LIBS})
   target_precompile_headers(${name} PRIVATE ${DPUSTOR_PCH_HEADERS} ${D_HEADERS})
 endfunction()
 

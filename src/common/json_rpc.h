@@ -40,8 +40,7 @@ inline Error InvalidParams(std::string what) {
 // A field of a peer's reply read leniently (replies differ between peer versions): the
 // string at key, else empty.
 inline std::string StringField(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  auto it = obj.find(key);
+  auto it = obj.find(key);  // end() when obj is not an object
   return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 

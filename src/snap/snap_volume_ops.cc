@@ -373,7 +373,7 @@ Result<std::string> SnapVolumeOps::CreateNvmeController(const std::string& name,
   if (!r.ok()) return r.error();
   // SNAP-4 answers {"ctrl_id"}, SNAP 3 {"name"}; fall back to the name we gave.
   for (const char* key : {"ctrl_id", "name", "ctrl"})
-    if (r->is_object() && !rpc::StringField(*r, key).empty()) return rpc::StringField(*r, key);
+    if (auto id = rpc::StringField(*r, key); !id.empty()) return id;
   if (r->is_string()) return r->get<std::string>();
   return name;
 }
@@ -441,7 +441,7 @@ Result<std::string> SnapVolumeOps::CreateVirtioBlkController(const std::string& 
   if (!r.ok()) return r.error();
   if (r->is_string() && !r->get<std::string>().empty()) return r->get<std::string>();
   for (const char* key : {"ctrl_id", "name", "ctrl"})
-    if (r->is_object() && !rpc::StringField(*r, key).empty()) return rpc::StringField(*r, key);
+    if (auto id = rpc::StringField(*r, key); !id.empty()) return id;
   return name;
 }
 
