@@ -343,10 +343,16 @@ TEST_P(LocalBackendTest, HostRenamesRacingLookupsNeverReachOutside) {
         stdfs::rename(root_ / "a", outside_ / "a", ec);
         stdfs::rename(outside_ / "a", root_ / "a", ec);
       }
+      // A short pause now and then leaves windows where the tree is whole, so the
+      // lookups also take the path that succeeds (a busy mover on its own core can
+      // otherwise keep every walk in a half-moved state).
+      if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   });
   int reached = 0;
-  for (int i = 0; i < 2000; ++i) {
+  // At least 2000 walks, and on until one reached the real directory (bounded).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int i = 0; i < 2000 || (reached == 0 && std::chrono::steady_clock::now() < deadline); ++i) {
     Rec a = d_->Lookup(kRoot, "a");
     if (a->kind != Kind::kEntry) continue;
     Rec x = d_->Lookup(a->entry.nodeid, "x");
