@@ -89,7 +89,8 @@ TEST(AgentService, SilentAgentTimesOut) {
   ASSERT_TRUE((*c)->Call(protocol::kHello, HelloParams("dpu-1"), 2s).ok());
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(Eventually([&] { return core.inventory().Get("dpu-1")->state == kUnreachable; }));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  // Far under the 10 s default: the 300 ms setting is what fired (loose for slow runners).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   EXPECT_NE(core.inventory().Get("dpu-1")->state_reason.find("no message for 300 ms"),
             std::string::npos);
 }

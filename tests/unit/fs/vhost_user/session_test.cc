@@ -254,7 +254,7 @@ TEST_F(SessionTest, RingServesChainsOnceEnabled) {
 
   Offer(3);
   ASSERT_TRUE(handler_.WaitHandled(4));
-  for (int i = 0; i < 50 && driver_->UsedIdx() != 4; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 500 && driver_->UsedIdx() != 4; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(driver_->UsedIdx(), 4);
   EXPECT_EQ(Queue(1)["requests"], 4);
 
