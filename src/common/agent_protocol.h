@@ -11,6 +11,9 @@ inline constexpr int kVersion = 1;
 inline constexpr const char* kHello = "agent.hello";
 inline constexpr const char* kReport = "agent.report";
 inline constexpr const char* kEvent = "agent.event";
+// Sent when nothing else went to the manager for a third of its heartbeat timeout (a slow
+// status collection must not make a live agent look dead).
+inline constexpr const char* kHeartbeat = "agent.heartbeat";
 // manager -> agent
 inline constexpr const char* kPing = "agent.ping";
 inline constexpr const char* kCollect = "agent.collect";

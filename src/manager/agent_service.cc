@@ -39,7 +39,7 @@ class AgentService::Link : public rpc::ConnectionHandler {
 
   void OnNotification(rpc::RpcConnection&, rpc::Message&& m) override {
     if (session_ == 0) return;
-    service_.inventory_.Touch(name_, session_);
+    service_.inventory_.Touch(name_, session_);  // agent.heartbeat needs nothing more
     if (m.method != protocol::kEvent) return;
     try {
       Params p(m.params);

@@ -48,7 +48,8 @@ AgentSession::AgentSession(asio::io_context& ioc, AgentIdentity id, SessionOptio
       id_(std::move(id)),
       options_(std::move(options)),
       collect_(std::move(collect)),
-      timer_(ioc) {
+      timer_(ioc),
+      heartbeat_timer_(ioc) {
   methods_.Add(protocol::kPing, "liveness check", [](AgentSession&, const json&) -> json {
     return {{"ok", true}};
   });
@@ -70,6 +71,7 @@ void AgentSession::Stop() {
   asio::post(ioc_, [self = shared_from_this()] {
     self->stopped_ = true;
     self->timer_.cancel();
+    self->heartbeat_timer_.cancel();
     ++self->generation_;
     if (self->conn_) self->conn_->Close(Error{rpc::kConnectionClosed, "agent stopping"});
     self->conn_.reset();
@@ -107,24 +109,32 @@ void AgentSession::Hello() {
                  {"protocol", protocol::kVersion},
                  {"capabilities", id_.capabilities},
                  {"token", id_.token}};
-  conn_->Call(protocol::kHello, params,
-              [self = shared_from_this(), g = generation_](Result<json> r) {
-                asio::post(self->ioc_, [self, g, r = std::move(r)] {
-                  if (g != self->generation_ || self->stopped_) return;
-                  if (!r.ok()) {
-                    // A refused hello (bad token, version) is logged loudly but still retried: the
-                    // operator may fix the manager side without restarting every agent.
-                    spdlog::error("manager refused agent.hello: {}", r.error().message);
-                    if (self->conn_) self->conn_->Close(r.error());
-                    return;
-                  }
-                  spdlog::info("registered with manager {} as {} '{}'", self->options_.manager,
-                               self->id_.kind, self->id_.name);
-                  self->registered_ = true;
-                  self->backoff_ = std::chrono::milliseconds(0);
-                  self->ScheduleReport(std::chrono::milliseconds(0));
-                });
-              });
+  conn_->Call(
+      protocol::kHello, params, [self = shared_from_this(), g = generation_](Result<json> r) {
+        asio::post(self->ioc_, [self, g, r = std::move(r)] {
+          if (g != self->generation_ || self->stopped_) return;
+          if (!r.ok()) {
+            // A refused hello (bad token, version) is logged loudly but still retried: the
+            // operator may fix the manager side without restarting every agent.
+            spdlog::error("manager refused agent.hello: {}", r.error().message);
+            if (self->conn_) self->conn_->Close(r.error());
+            return;
+          }
+          spdlog::info("registered with manager {} as {} '{}'", self->options_.manager,
+                       self->id_.kind, self->id_.name);
+          self->registered_ = true;
+          self->backoff_ = std::chrono::milliseconds(0);
+          self->Sent();
+          // Three chances within the manager's timeout; none when it names none.
+          std::int64_t timeout = 0;
+          if (auto it = r->find("heartbeat_timeout_ms"); it != r->end() && it->is_number_integer())
+            timeout = it->get<std::int64_t>();
+          self->heartbeat_every_ =
+              std::chrono::milliseconds(timeout > 0 ? std::max<std::int64_t>(timeout / 3, 50) : 0);
+          self->ScheduleHeartbeat();
+          self->ScheduleReport(std::chrono::milliseconds(0));
+        });
+      });
 }
 
 void AgentSession::ScheduleReport(std::chrono::milliseconds delay) {
@@ -146,6 +156,7 @@ void AgentSession::Report() {
       self->report_in_flight_ = false;
       if (g != self->generation_ || self->stopped_ || !self->conn_) return;
       self->report_in_flight_ = true;
+      self->Sent();
       self->conn_->Call(protocol::kReport, {{"status", std::move(status)}},
                         [self, g, started](Result<json> r) {
                           asio::post(self->ioc_, [self, g, started, r = std::move(r)] {
@@ -166,6 +177,20 @@ void AgentSession::Report() {
                         });
     });
   });
+}
+
+void AgentSession::ScheduleHeartbeat() {
+  if (heartbeat_every_.count() == 0) return;
+  heartbeat_timer_.expires_after(heartbeat_every_);
+  heartbeat_timer_.async_wait(
+      [self = shared_from_this(), g = generation_](const boost::system::error_code& ec) {
+        if (ec || g != self->generation_ || self->stopped_ || !self->conn_) return;
+        if (std::chrono::steady_clock::now() - self->last_sent_ >= self->heartbeat_every_) {
+          self->conn_->Notify(protocol::kHeartbeat, json::object());
+          self->Sent();
+        }
+        self->ScheduleHeartbeat();
+      });
 }
 
 void AgentSession::OnLost(const std::string& why) {
@@ -196,8 +221,10 @@ std::chrono::milliseconds AgentSession::NextBackoff() {
 
 void AgentSession::SendEvent(const std::string& type, const json& detail) {
   asio::post(ioc_, [self = shared_from_this(), type, detail] {
-    if (self->registered_ && self->conn_)
+    if (self->registered_ && self->conn_) {
       self->conn_->Notify(protocol::kEvent, {{"type", type}, {"detail", detail}});
+      self->Sent();
+    }
   });
 }
 

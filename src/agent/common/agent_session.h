@@ -4,7 +4,8 @@
 // exponential backoff and jitter, for as long as it runs. Used by every agent kind.
 //
 // Status collection blocks (files, commands, SNAP's socket), so it runs on a private
-// collector thread; the session itself lives on the io_context given to it.
+// collector thread; the session itself lives on the io_context given to it. While a
+// collection is slow, agent.heartbeat keeps the manager from declaring the agent dead.
 // Thread-safety: Start/Stop from the owner's thread; everything else runs on the io_context.
 #pragma once
 
@@ -73,6 +74,8 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
   void Hello();
   void ScheduleReport(std::chrono::milliseconds delay);
   void Report();
+  void ScheduleHeartbeat();
+  void Sent() { last_sent_ = std::chrono::steady_clock::now(); }
   void OnLost(const std::string& why);
   std::chrono::milliseconds NextBackoff();
 
@@ -83,6 +86,9 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
   rpc::MethodTable<AgentSession> methods_;
   boost::asio::thread_pool collector_{1};
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer heartbeat_timer_;
+  std::chrono::milliseconds heartbeat_every_{0};  // 0: the manager named no timeout
+  std::chrono::steady_clock::time_point last_sent_;
   std::shared_ptr<rpc::RpcConnection> conn_;
   std::shared_ptr<Handler> handler_;
   std::chrono::milliseconds backoff_{0};

@@ -163,6 +163,39 @@ TEST(AgentSession, RegistersReportsAndReconnects) {
   t.join();
 }
 
+TEST(AgentSession, SlowCollectionKeepsTheAgentOnline) {
+  // Collection takes four heartbeat timeouts (a ceph CLI on a loaded admin node): the
+  // agent's heartbeats keep it online, on one session, until the report comes.
+  ManagerCore core(TestDir("session-slow"), 300ms);
+  boost::asio::io_context ioc;
+  agent::SessionOptions so;
+  so.manager = "unix:" + core.socket();
+  so.report_interval = 50ms;
+  auto session = agent::AgentSession::Create(
+      ioc, agent::AgentIdentity{"ceph-s", "ceph", "t", json::object(), "tok"}, so, [] {
+        std::this_thread::sleep_for(1200ms);
+        return json{{"slow", true}};
+      });
+  session->Start();
+  std::thread t([&] {
+    auto guard = boost::asio::make_work_guard(ioc);
+    ioc.run();
+  });
+  ASSERT_TRUE(Eventually([&] {
+    auto r = core.inventory().Get("ceph-s");
+    return r && r->reports >= 1;
+  }));
+  auto r = core.inventory().Get("ceph-s");
+  EXPECT_EQ(r->state, kOnline);
+  EXPECT_EQ((*r->status)["slow"], true);
+  auto ev = core.events().Recent(10, "ceph/ceph-s");
+  ASSERT_EQ(ev.size(), 1u);  // registered once, never unreachable
+  EXPECT_EQ(ev[0].type, "agent.registered");
+  session->Stop();
+  ioc.stop();
+  t.join();
+}
+
 TEST(AgentSession, BadTokenKeepsRetryingWithoutRegistering) {
   ManagerCore core(TestDir("session-bad"));
   boost::asio::io_context ioc;

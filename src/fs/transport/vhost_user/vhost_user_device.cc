@@ -3,8 +3,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/json_rpc.h"
+#include "common/unix_listener.h"
 #include "fs/transport/vhost_user/message_io.h"
 
 namespace dpustor::fs::vhost_user {
@@ -20,13 +19,6 @@ namespace {
 
 Error SocketError(const std::string& path, const std::string& what) {
   return Error{rpc::kFailed, "vhost-user socket " + path + ": " + what};
-}
-
-// True when some process accepts connections on `path`.
-bool SomeoneListens(const sockaddr_un& addr) {
-  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!probe.valid()) return false;
-  return ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
 }
 
 }  // namespace
@@ -40,28 +32,11 @@ VhostUserFsDevice::~VhostUserFsDevice() {
 
 Status VhostUserFsDevice::Start() {
   const std::string& path = options_.socket_path;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path)
-    return SocketError(path,
-                       "path empty or longer than " + std::to_string(sizeof addr.sun_path - 1));
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return SocketError(path, "exists and is not a socket");
-    if (SomeoneListens(addr)) return SocketError(path, "another process is serving it");
-    ::unlink(path.c_str());  // stale: left by a daemon that died
-  }
-  listen_.Reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   wake_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!listen_.valid() || !wake_.valid()) return SocketError(path, std::strerror(errno));
-  if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_.get(), 4) != 0) {
-    Error e = SocketError(path, std::strerror(errno));
-    listen_.Reset();
-    return e;
-  }
+  if (!wake_.valid()) return SocketError(path, std::strerror(errno));
+  auto listening = ListenUnix(path, 4);
+  if (!listening.ok()) return SocketError(path, listening.error().message);
+  listen_ = std::move(*listening);
   serving_.store(true);
   thread_ = std::thread([this] { Run(); });
   spdlog::info("vhost-user: listening on {} ({} request queues)", path,
