@@ -74,7 +74,11 @@ bool IsListeningUnixSocket(const std::string& path) {
     std::string num, refs, protocol, flags, type, state, inode, name;
     fields >> num >> refs >> protocol >> flags >> type >> state >> inode;
     std::getline(fields >> std::ws, name);
-    if (name == path && flags == "00010000") return true;
+    // A socket made by ListenUnix keeps the temporary name it was bound under
+    // (PATH.PID.tmp) before it was renamed to PATH.
+    bool ours = name == path || (name.rfind(path + ".", 0) == 0 && name.ends_with(".tmp") &&
+                                 std::filesystem::is_socket(path));
+    if (ours && flags == "00010000") return true;
   }
   return false;
 }
