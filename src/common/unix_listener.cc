@@ -27,8 +27,10 @@ Error Failed(const std::string& what) {
   return Error{rpc::kFailed, what};
 }
 
+// errno is read before anything else can change it (building the message allocates).
 Error Errno(const std::string& call) {
-  return Failed(call + ": " + std::strerror(errno));
+  const int e = errno;
+  return Failed(call + ": " + std::strerror(e));
 }
 
 }  // namespace
@@ -59,9 +61,9 @@ Result<UniqueFd> ListenUnix(const std::string& path, int backlog) {
   // between bind and listen is back, but nothing else is lost).
   std::string tmp = path + "." + std::to_string(::getpid()) + ".tmp";
   sockaddr_un tmp_addr;
-  const bool renamed = ToAddress(tmp, &tmp_addr);
-  if (renamed) ::unlink(tmp.c_str());  // ours from an earlier life of this PID, if any
-  const sockaddr_un& bind_addr = renamed ? tmp_addr : addr;
+  const bool use_tmp = ToAddress(tmp, &tmp_addr);
+  if (use_tmp) ::unlink(tmp.c_str());  // ours from an earlier life of this PID, if any
+  const sockaddr_un& bind_addr = use_tmp ? tmp_addr : addr;
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&bind_addr), sizeof bind_addr) != 0)
     return Errno("bind");
   if (::listen(fd.get(), backlog) != 0) {
@@ -69,7 +71,7 @@ Result<UniqueFd> ListenUnix(const std::string& path, int backlog) {
     ::unlink(bind_addr.sun_path);
     return e;
   }
-  if (renamed) {
+  if (use_tmp) {
     // NOREPLACE: a daemon that took the path since the check above keeps it.
     int r = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
     if (r != 0 && errno == EINVAL) r = ::rename(tmp.c_str(), path.c_str());  // fs without it

@@ -4,6 +4,7 @@
 // socket is bound and set listening under a temporary name in the same directory and then
 // renamed into place (atomic within one file system). A stale socket left by a dead process
 // is replaced; a live one, or a path that is not a socket, is an error and left untouched.
+// Tools that list sockets by their bound name (ss -xl, /proc/net/unix) show PATH.PID.tmp.
 #pragma once
 
 #include <string>
